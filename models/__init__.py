@@ -1,0 +1,23 @@
+"""SQLAlchemy models on one DeclarativeBase, the Flask-SQLAlchemy `db`, and the permission policy."""
+from .base import Base, db
+from .blacklist import ListingCase
+from .calendar import AppSetting, CalendarDay, CalendarYear
+from .case import Attachment, Case, CaseEvent, CaseLink, Deadline, DeadlineExtension, DeadlineReminder, DeadlineSuspension
+from .credit_commitment import Commitment
+from .credit_repair import RepairApplication
+from .deficiency_acceptance import DeficiencyApplication, DeficiencyItem
+from .objection import ObjectionApplication
+from .outbox import InboxMessage, OutboxMessage
+from .people import CREDIT_CENTER_CODE, Department, Role, User, user_subjects
+from .subject import CreditRecord, RecordKind, RecordStatus, Severity, Subject, SubjectKind
+from .verification import CreditCheck
+
+__all__ = [
+    "ListingCase",
+    "AppSetting", "Attachment", "Base", "CREDIT_CENTER_CODE", "CalendarDay", "CalendarYear", "Case",
+    "CaseEvent", "CaseLink", "CreditRecord", "Deadline", "DeadlineExtension", "DeadlineReminder", "DeadlineSuspension",
+    "Commitment", "CreditCheck", "DeficiencyApplication", "DeficiencyItem",
+    "Department", "InboxMessage", "OutboxMessage", "RecordKind", "RecordStatus", "RepairApplication", "Role",
+    "Severity", "Subject", "SubjectKind", "User", "db", "user_subjects",
+    "ObjectionApplication",
+]

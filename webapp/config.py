@@ -1,0 +1,62 @@
+"""Configuration from the environment, with the embedded defaults when a variable is unset.
+
+| Variable | Default | Meaning |
+|---|---|---|
+| DATABASE_URL | sqlite:///<instance>/creditdesk.db | SQLAlchemy URL; postgresql+psycopg://... in production |
+| SECRET_KEY | generated once into <instance>/secret_key | signs sessions, CSRF tokens and API tokens |
+| CREDITDESK_CLOCK | real | real, adjustable (admin may set it), an ISO datetime (fixed), or offset:+N days |
+| CELERY_BROKER_URL | (unset: deliver in-process) | redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672// |
+| SMTP_URL | (unset: e-mails are written to the log) | smtp://user:pass@host:port?from=desk@example.cn (smtps:// for TLS) |
+| CREDITDESK_RULES | (unset: DOMAIN.md §12 defaults) | path of a JSON file overriding rule values |
+| CREDITDESK_UPLOAD_DIR | <instance>/uploads | where uploaded materials are stored |
+| CREDITDESK_SWEEP_INTERVAL | 60 | seconds between in-process sweeps in `creditdesk serve` |
+| CREDITDESK_INSTANCE | ./instance | the instance folder |
+| CREDITDESK_BASE_URL | (unset: e-mails carry no link) | the public address, e.g. https://credit.wendeng.gov.cn, for links in e-mails |
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def instance_dir() -> Path:
+    path = Path(os.environ.get("CREDITDESK_INSTANCE", "instance")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key(instance: Path) -> str:
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def from_environment() -> dict:
+    instance = instance_dir()
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'creditdesk.db'}"
+        ),
+        "SECRET_KEY": _secret_key(instance),
+        "CREDITDESK_CLOCK": os.environ.get("CREDITDESK_CLOCK", "real"),
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or None,
+        "SMTP_URL": os.environ.get("SMTP_URL") or None,
+        "CREDITDESK_RULES": os.environ.get("CREDITDESK_RULES") or None,
+        "UPLOAD_DIR": os.environ.get("CREDITDESK_UPLOAD_DIR") or str(instance / "uploads"),
+        "SWEEP_INTERVAL": int(os.environ.get("CREDITDESK_SWEEP_INTERVAL", "60")),
+        "INSTANCE_DIR": str(instance),
+        "CREDITDESK_BASE_URL": os.environ.get("CREDITDESK_BASE_URL") or None,
+    }
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
