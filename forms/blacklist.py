@@ -22,6 +22,11 @@ class OpenListingSchema(Schema):
                                metadata=label("失信行为终止之日", "Day the act ended", widget="date"))
     legal_basis = text("列入依据（默认取列入标准所载依据）", "Legal basis (defaults to the criterion's)",
                        required=False, widget="textarea")
+    basis_record_ids = fields.List(
+        fields.Integer(strict=False), load_default=list,
+        metadata=label("据以列入的失信记录（全部撤销时自动移出）",
+                       "Dishonesty records the listing rests on (removed when all are revoked)", widget="hidden"),
+    )
 
 
 class ApproveProposalSchema(Schema):
@@ -53,17 +58,9 @@ class PublishSchema(Schema):
     note = text("备注", "Note", required=False, widget="textarea")
 
 
-class ApplyRepairSchema(Schema):
-    statement = text("修复申请说明（已履行义务、消除影响）", "Statement: obligations performed, harm removed",
-                     min_len=5, widget="textarea")
-
-
-class RemoveEarlySchema(Schema):
-    reason = reason("提前移出理由（信用修复已完成）", "Why it is removed early (credit repaired)")
-
-
-class RefuseRepairSchema(Schema):
-    reason = reason("不予提前移出理由", "Why early removal is refused")
+class ConfirmSyncSchema(Schema):
+    note = text("同步情况（信用中国等平台已停止公示）", "Sync note (Credit China and others stopped display)",
+                required=False, widget="textarea")
 
 
 class RevokeSchema(Schema):

@@ -7,6 +7,7 @@ from .credit_commitment import Commitment
 from .credit_repair import RepairApplication
 from .deficiency_acceptance import DeficiencyApplication, DeficiencyItem
 from .objection import ObjectionApplication
+from .record_withdrawal import RecordWithdrawal
 from .outbox import InboxMessage, OutboxMessage
 from .people import CREDIT_CENTER_CODE, Department, Role, User, user_subjects
 from .subject import CreditRecord, RecordKind, RecordStatus, Severity, Subject, SubjectKind
@@ -19,5 +20,5 @@ __all__ = [
     "Commitment", "CreditCheck", "DeficiencyApplication", "DeficiencyItem",
     "Department", "InboxMessage", "OutboxMessage", "RecordKind", "RecordStatus", "RepairApplication", "Role",
     "Severity", "Subject", "SubjectKind", "User", "db", "user_subjects",
-    "ObjectionApplication",
+    "ObjectionApplication", "RecordWithdrawal",
 ]

@@ -3,13 +3,23 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Column, Date, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
 from .case import Case
 from .people import User
 from .subject import CreditRecord
+
+
+#: The dishonesty records (penalty decisions, judgments) a listing rests on. When every one of them
+#: is revoked, the listing ends by itself (DOMAIN.md §2.6, §5.4 T10).
+listing_basis_records = Table(
+    "listing_basis_records",
+    Base.metadata,
+    Column("case_id", ForeignKey("listing_cases.case_id", ondelete="CASCADE"), primary_key=True),
+    Column("record_id", ForeignKey("credit_records.id"), primary_key=True, index=True),
+)
 
 
 class ListingCase(Base):
@@ -53,4 +63,5 @@ class ListingCase(Base):
     case: Mapped[Case] = relationship()
     proposer: Mapped[User | None] = relationship(foreign_keys=[proposer_id])
     approver: Mapped[User | None] = relationship(foreign_keys=[approver_id])
-    listing_record: Mapped[CreditRecord | None] = relationship()
+    listing_record: Mapped[CreditRecord | None] = relationship(foreign_keys=[listing_record_id])
+    basis_records: Mapped[list[CreditRecord]] = relationship(secondary=listing_basis_records, order_by="CreditRecord.id")

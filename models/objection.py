@@ -21,7 +21,8 @@ class ObjectionApplication(Base):
         ),
         CheckConstraint("correction IS NULL OR correction IN ('correct','delete')", name="correction_known"),
         CheckConstraint(
-            "outcome IS NULL OR (decided_by_id IS NOT NULL AND decided_on IS NOT NULL)", name="outcome_has_decider"
+            # decided_by_id stays NULL when the system decides (T10: the document behind it was revoked)
+            "outcome IS NULL OR decided_on IS NOT NULL", name="outcome_has_date"
         ),
     )
 

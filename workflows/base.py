@@ -227,6 +227,7 @@ CASE_TYPE_MODULES = (
     "deficiency_acceptance",
     "objection",
     "blacklist",
+    "record_withdrawal",
 )
 
 

@@ -11,9 +11,14 @@ writing (objection_verifying), then the department decides to list (decided_list
 within 7 WD of the decision, with the credit repair notice served together with the decision
 (两书同达): a serious dishonesty record is written on the subject, the legal representative is
 marked and the enforcing departments are told (listed). The listing ends by early removal after
-repair (from 1 Y after the decision: removed_early), by expiry (3 Y from the decision, never later
-than 5 Y from the end of the act: expired_removed) or by revocation of the underlying decision
-(revoked_removed); each exit makes the listing record stop counting and being shown.
+repair (removed_early: the party applies for credit repair of the listing record from 1 Y after
+the decision — a linked credit_repair case — which puts the listing in repair_pending and, when the
+department approves the repair, removes it), by expiry (3 Y from the decision, never later than
+5 Y from the end of the act: expired_removed), by revocation of the underlying decision
+(revoked_removed), or by itself when every record it rests on is revoked (an upheld objection, a
+withdrawn decision: revoked_removed; dropped before the decision). Each exit makes the listing
+record stop counting and being shown, tells the enforcing departments, and opens the 3 WD clock in
+which the window confirms that the platforms stopped display (closed).
 
 A natural person's listing is never published (SD-Cond §20): nothing here marks a record public.
 
@@ -31,12 +36,13 @@ from models import (
     Case, CreditRecord, Deadline, ListingCase, RecordKind, RecordStatus, Severity, SubjectKind, User,
 )
 from models.people import CREDIT_CENTER_CODE, user_subjects
-from models.permissions import Permission
+from models.permissions import SYSTEM, Permission
 
-from . import deadlines
+from . import deadlines, notify
 from .base import CaseType, Notice, StateEnum, Step, Timer, register
 from .calendar import CalendarYearNotLoaded
-from .errors import Forbidden, InvalidInput
+from .errors import Forbidden, InvalidInput, NotFound
+from .records import on_record_revoked
 
 CATEGORY = "serious_dishonesty_list"
 
@@ -50,9 +56,10 @@ class State(StateEnum):
     DROPPED = "dropped", "不予列入", "Not listed"  #: terminal
     LISTED = "listed", "已列入", "Listed"  #: published; punishment active
     REPAIR_PENDING = "repair_pending", "修复申请中", "Repair applied for"  #: early removal under review
-    REMOVED_EARLY = "removed_early", "提前移出", "Removed early"  #: terminal: after repair
-    EXPIRED_REMOVED = "expired_removed", "期满移出", "Removed at expiry"  #: terminal: term ran out
-    REVOKED_REMOVED = "revoked_removed", "决定撤销移出", "Removed: decision revoked"  #: terminal
+    REMOVED_EARLY = "removed_early", "提前移出", "Removed early"  #: after repair; platforms sync in 3 WD
+    EXPIRED_REMOVED = "expired_removed", "期满移出", "Removed at expiry"  #: term ran out; platforms sync in 3 WD
+    REVOKED_REMOVED = "revoked_removed", "决定撤销移出", "Removed: decision revoked"  #: platforms sync in 3 WD
+    CLOSED = "closed", "已移出·同步完成", "Removed and synchronised"  #: terminal: display stopped everywhere
 
 
 def listing(case: Case) -> ListingCase:
@@ -225,16 +232,127 @@ def exit_listing(kind: str):
         row.exited_on = ctx.today
         if row.listing_record_id is not None:
             record = ctx.session.get(CreditRecord, row.listing_record_id)
-            record.status = RecordStatus.REVOKED
+            if record.status == RecordStatus.ACTIVE:  # an early removal finds it repaired already
+                # Set directly, not through records.revoke_record: the listing ending is not a finding
+                # that the listing was wrong, so objections to it are not upheld by this.
+                record.status = RecordStatus.REVOKED
+                record.under_objection = False
         if ctx.data.get("document_no"):
             ctx.ledger_extra["document_no"] = ctx.data["document_no"]
-        try:
-            sync_by = ctx.calendar.deadline(ctx.today, int(ctx.rules["blacklist.sync_wd"]), "wd")
-            ctx.ledger_extra["sync_by"] = sync_by.isoformat()
-        except CalendarYearNotLoaded:
-            ctx.ledger_extra["sync_by"] = None  # the year's holidays are not loaded yet
+        open_sync_clock(ctx)
 
     return effect
+
+
+def open_sync_clock(ctx) -> Deadline | None:
+    """QY58: the platforms stop display within 3 WD of the removal; the window confirms it.
+
+    The removal itself never waits for the calendar: when the year of the removal has no holiday
+    data yet (an expiry years ahead), the removal happens, the ledger says the sync date could not
+    be computed and the administrators are told to load the year."""
+    deadline = Deadline(case_id=ctx.case.id, kind="sync", unit="wd", budget=int(ctx.rules["blacklist.sync_wd"]),
+                        start_on=ctx.today, party_deadline=False, expiry_trigger=None, responsible="window",
+                        status="open", created_at=ctx.now)
+    try:
+        calendar = ctx.calendar
+        with ctx.session.no_autoflush:
+            deadlines.recompute(deadline, calendar, ctx.rules)
+    except CalendarYearNotLoaded as exc:
+        ctx.ledger_extra["sync_by"] = None
+        ctx.ledger_extra["sync_calendar_missing"] = exc.year
+        notify.queue(
+            ctx.session, ctx.case, event="calendar-year-missing", audience=("window",),
+            title_zh=f"{exc.year}年节假日未加载，无法计算同步期限（{ctx.case.reference}）",
+            title_en=f"Holidays for {exc.year} not loaded: sync deadline unknown ({ctx.case.reference})",
+            body_zh=f"请管理员加载{exc.year}年节假日安排，并在3个工作日内确认各平台已停止公示。",
+            body_en=f"An administrator must load the {exc.year} holidays; confirm the platforms stopped display "
+                    f"within 3 working days.", now=ctx.now)
+        return None
+    with ctx.session.no_autoflush:
+        ctx.case.deadlines.append(deadline)
+    ctx.ledger_extra["sync_by"] = deadline.due_on.isoformat()
+    return deadline
+
+
+def confirm_sync(ctx) -> None:
+    take_reason(ctx)
+    ctx.reason = ctx.reason or "各平台已停止公示 / display stopped on every platform"
+
+
+# --- links to other case types ------------------------------------------------------------------
+
+def open_listing_for_record(session, record_id: int) -> Case | None:
+    """The listing case whose published record is `record_id`, while it is still open."""
+    return session.execute(
+        select(Case).join(ListingCase, ListingCase.case_id == Case.id)
+        .where(ListingCase.listing_record_id == record_id, Case.closed_at.is_(None))
+    ).scalars().first()
+
+
+def repair_started(ctx, record: CreditRecord) -> None:
+    """A credit_repair case was filed against the listing record: early removal is under way (T7)."""
+    from models import CaseLink
+
+    from .service import fire
+
+    case = open_listing_for_record(ctx.session, record.id)
+    if case is None:
+        return
+    if case.state != S.LISTED:
+        label_zh, label_en = BLACKLIST.state_label(case.state)
+        raise InvalidInput(f"名单案件{case.reference}处于“{label_zh}”，不能申请提前移出 / "
+                           f"listing {case.reference} is {label_en}: early removal cannot be applied for",
+                           details={"fields": {"record_id": [f"listing {case.reference} is {case.state}"]}})
+    fire(case, "apply_repair", SYSTEM, {}, runtime=ctx.runtime,
+         reason=f"当事人申请信用修复（{ctx.case.reference}） / credit repair {ctx.case.reference} filed")
+    ctx.session.add(CaseLink(from_case_id=case.id, to_case_id=ctx.case.id, kind="early_removal_repair",
+                             created_at=ctx.now))
+
+
+def repair_approved(ctx, record: CreditRecord) -> None:
+    """The repair of the listing record was approved: the listing is removed early (T8)."""
+    from .service import fire
+
+    case = open_listing_for_record(ctx.session, record.id)
+    if case is not None and case.state == S.REPAIR_PENDING:
+        fire(case, "remove_early", SYSTEM, {}, runtime=ctx.runtime,
+             reason=f"准予信用修复（{ctx.case.reference}），提前移出 / repair {ctx.case.reference} approved")
+
+
+def repair_ended(ctx, record: CreditRecord) -> None:
+    """The repair ended without approval (refused, not accepted, withdrawn, lapsed): still listed."""
+    from .service import fire
+
+    case = open_listing_for_record(ctx.session, record.id)
+    if case is not None and case.state == S.REPAIR_PENDING:
+        fire(case, "refuse_repair", SYSTEM, {}, runtime=ctx.runtime,
+             reason=f"信用修复（{ctx.case.reference}）未获准予：{ctx.reason} / repair {ctx.case.reference} "
+                    f"ended without approval")
+
+
+@on_record_revoked
+def end_listings_resting_on(ctx, record: CreditRecord, reason: str) -> None:
+    """A revoked record takes down the listings that rest only on it (DOMAIN.md §2.6): the
+    listing published on that record, or a listing all of whose basis records are now revoked."""
+    from models.blacklist import listing_basis_records
+
+    from .service import fire
+
+    by_basis = select(listing_basis_records.c.case_id).where(listing_basis_records.c.record_id == record.id)
+    cases = ctx.session.execute(
+        select(Case).join(ListingCase, ListingCase.case_id == Case.id)
+        .where(Case.closed_at.is_(None), Case.id != ctx.case.id,
+               (ListingCase.listing_record_id == record.id) | ListingCase.case_id.in_(by_basis))
+        .order_by(Case.id)
+    ).scalars().all()
+    for case in cases:
+        row = listing(case)
+        rests_on_it = row.listing_record_id == record.id or all(
+            r.status == RecordStatus.REVOKED for r in row.basis_records)
+        if rests_on_it and case.state in BASIS_WITHDRAWN_FROM:
+            fire(case, "basis_withdrawn", SYSTEM, {}, runtime=ctx.runtime,
+                 reason=f"据以列入的记录已撤销（{ctx.case.reference}）：{reason} / the record the listing rests "
+                        f"on was revoked")
 
 
 def open_listing(ctx, data) -> None:
@@ -256,6 +374,16 @@ def open_listing(ctx, data) -> None:
         raise InvalidInput(
             f"失信行为终止已超过公示上限，至 {cap.isoformat()} 止 / The disclosure cap ran out on {cap.isoformat()}",
             details={"fields": {"act_ended_on": [f"cap ran out on {cap.isoformat()}"]}})
+    basis = []
+    for record_id in dict.fromkeys(data.get("basis_record_ids") or []):
+        record = ctx.session.get(CreditRecord, record_id)
+        if record is None or record.subject_id != ctx.case.subject_id:
+            raise NotFound("该主体没有这条记录 / No such record for this subject", details={"record_id": record_id})
+        if record.kind != RecordKind.DISHONESTY or record.status != RecordStatus.ACTIVE:
+            raise InvalidInput("列入须以有效的失信记录为依据 / A listing rests on active dishonesty records",
+                               details={"fields": {"basis_record_ids": [f"record {record_id} is not an active "
+                                                                        f"dishonesty record"]}})
+        basis.append(record)
     # The party (its registered clerk, if any) receives the notices: the 告知书, the decision, removals.
     ctx.case.applicant = ctx.session.execute(
         select(User).join(user_subjects, user_subjects.c.user_id == User.id)
@@ -267,6 +395,7 @@ def open_listing(ctx, data) -> None:
         case_id=ctx.case.id, criteria_key=data["criteria_key"],
         legal_basis=data.get("legal_basis") or criteria[data["criteria_key"]]["legal_basis"],
         facts=data["facts"], act_ended_on=act_ended_on, proposer_id=actor.id, statement_filed=False,
+        basis_records=basis,
     ))
 
 
@@ -297,6 +426,10 @@ def describe(case: Case, runtime) -> dict:
         "legal_rep_marked": row.legal_rep_marked,
         "early_removal_from": early.isoformat() if early else None,
         "expires_after": expiry.due_on.isoformat() if expiry and expiry.due_on else None,
+        "basis_records": [{"id": r.id, "title": r.title, "document_no": r.document_no, "status": r.status}
+                          for r in row.basis_records],
+        # The party applies for early removal with a credit repair of this record (from early_removal_from).
+        "repair_record_id": row.listing_record_id if case.state == S.LISTED else None,
         "exit_kind": row.exit_kind,
         "exited_on": row.exited_on.isoformat() if row.exited_on else None,
         # SD-Cond §20: a natural person's listing is shared or queried with authorisation only.
@@ -310,6 +443,9 @@ S = State
 P = Permission
 TO_PARTY = ("applicant",)
 IN_FORCE = (S.DECIDED_LIST, S.LISTED, S.REPAIR_PENDING)
+PRE_DECISION = (S.CANDIDATE, S.NOTICE_SERVED, S.STATEMENT_PERIOD, S.OBJECTION_VERIFYING)
+BASIS_WITHDRAWN_FROM = (*PRE_DECISION, *IN_FORCE)
+EXITED = (S.REMOVED_EARLY, S.EXPIRED_REMOVED, S.REVOKED_REMOVED)
 
 STEPS = [
     Step("approve_proposal", (S.CANDIDATE,), S.NOTICE_SERVED, P.DEPARTMENT_DECIDE, "批准拟列入并送达告知书",
@@ -340,17 +476,17 @@ STEPS = [
          style="primary",
          notify=(Notice("blacklist-listed", ("applicant", "window", "department"), "已列入严重失信主体名单，请实施联合惩戒",
                         "Listed as seriously dishonest: apply the joint measures"),)),
-    Step("apply_repair", (S.LISTED,), S.REPAIR_PENDING, P.APPLICANT_ACT, "申请信用修复（提前移出）",
-         "Apply for repair (early removal)", forms.ApplyRepairSchema, guards=(min_term_served,),
-         effect=take_reason,
+    # Early removal runs through a credit_repair case of the listing record (repair_started and
+    # friends above): the repair's department decision drives these three system steps.
+    Step("apply_repair", (S.LISTED,), S.REPAIR_PENDING, P.SYSTEM, "申请信用修复（提前移出）",
+         "Credit repair applied for (early removal)", guards=(min_term_served,), effect=take_reason,
          notify=(Notice("blacklist-repair-applied", ("department",), "申请提前移出严重失信主体名单",
                         "Early removal applied for"),)),
-    Step("refuse_repair", (S.REPAIR_PENDING,), S.LISTED, P.DEPARTMENT_DECIDE, "不予提前移出",
-         "Refuse early removal", forms.RefuseRepairSchema, effect=take_reason, style="danger",
+    Step("refuse_repair", (S.REPAIR_PENDING,), S.LISTED, P.SYSTEM, "信用修复未获准予，继续列入",
+         "Repair not granted: still listed", effect=take_reason,
          notify=(Notice("blacklist-repair-refused", TO_PARTY, "不予提前移出", "Early removal refused"),)),
-    Step("remove_early", (S.LISTED, S.REPAIR_PENDING), S.REMOVED_EARLY, P.DEPARTMENT_DECIDE, "信用修复后提前移出",
-         "Remove early after repair", forms.RemoveEarlySchema, guards=(min_term_served,),
-         effect=exit_listing("removed_early"), style="primary",
+    Step("remove_early", (S.REPAIR_PENDING,), S.REMOVED_EARLY, P.SYSTEM, "信用修复后提前移出",
+         "Removed early after repair", guards=(min_term_served,), effect=exit_listing("removed_early"),
          notify=(Notice("blacklist-removed", ("applicant", "window", "department"), "已提前移出严重失信主体名单",
                         "Removed early from the list"),)),
     Step("revoke", IN_FORCE, S.REVOKED_REMOVED, P.DEPARTMENT_DECIDE, "原决定撤销，移出名单",
@@ -362,6 +498,15 @@ STEPS = [
          effect=exit_listing("expired_removed"),
          notify=(Notice("blacklist-expired", ("applicant", "window", "department"), "列入期限届满，已移出名单",
                         "Listing term ended: removed"),)),
+    Step("basis_withdrawn", PRE_DECISION, S.DROPPED, P.SYSTEM, "据以列入的记录已撤销，不予列入",
+         "The records it rests on were revoked: not listed", effect=drop,
+         notify=(Notice("blacklist-dropped", TO_PARTY, "不予列入严重失信主体名单", "Not listed"),)),
+    Step("basis_withdrawn", IN_FORCE, S.REVOKED_REMOVED, P.SYSTEM, "据以列入的记录已撤销，移出名单",
+         "The records it rests on were revoked: removed", effect=exit_listing("revoked_removed"),
+         notify=(Notice("blacklist-revoked", ("applicant", "window", "department"), "据以列入的记录已撤销，已移出名单",
+                        "Records revoked: removed from the list"),)),
+    Step("confirm_sync", EXITED, S.CLOSED, P.WINDOW_ACT, "确认各平台已停止公示", "Confirm display stopped everywhere",
+         forms.ConfirmSyncSchema, effect=confirm_sync, style="primary"),
 ]
 
 # --- timers -----------------------------------------------------------------------------------
@@ -380,6 +525,10 @@ TIMERS = [
     Timer("expiry", "列入期限（最长3年，自行为终止不超过5年）", "Listing term (3 years; at most 5 from the act's end)",
           S.DECIDED_LIST, IN_FORCE, lambda r: int(r["blacklist.max_years"]), "year", "system",
           expiry_trigger="expire", reminders=False),
+    # Opened by the exit's effect (`open_sync_clock`), never by entering a state: `starts_in` is the
+    # terminal state, which is outside `runs_in`; confirm_sync closes it as met.
+    Timer("sync", "各平台停止公示（3个工作日）", "Platforms stop display (3 working days)", S.CLOSED, EXITED,
+          lambda r: int(r["blacklist.sync_wd"]), "wd", "window"),
 ]
 
 BLACKLIST = register(CaseType(
@@ -389,7 +538,7 @@ BLACKLIST = register(CaseType(
     label_en="Serious dishonesty list",
     states=State,
     initial=S.CANDIDATE,
-    terminal=(S.DROPPED, S.REMOVED_EARLY, S.EXPIRED_REMOVED, S.REVOKED_REMOVED),
+    terminal=(S.DROPPED, S.CLOSED),
     steps=STEPS,
     timers=TIMERS,
     reference_prefix="HM",

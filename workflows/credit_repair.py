@@ -25,7 +25,7 @@ from forms import credit_repair as forms
 from models import Case, CreditRecord, RecordKind, RecordStatus, RepairApplication, Severity
 from models.permissions import Permission
 
-from . import deadlines
+from . import blacklist, deadlines
 from .base import CaseType, Material, Notice, StateEnum, Step, Timer, register
 from .credit_commitment import commitment_of, open_linked_commitment, record_breach
 from .errors import InvalidInput, NotFound, TransitionNotAllowed
@@ -178,6 +178,8 @@ def record_submission(ctx) -> None:
     # The commitment is also its own case (信用修复型): published, tracked, and where a breach is recorded.
     open_linked_commitment(ctx, commitment_type="repair", matter=app.record.title,
                            signer_name=ctx.data["signer_name"])
+    # A serious-dishonesty listing record: this repair is the listing's early-removal application.
+    blacklist.repair_started(ctx, app.record)
     record_materials(ctx)
     regime_zh, regime_en = REGIME_LABELS[app.regime]
     ctx.reason = ctx.reason or f"适用{regime_zh} / regime: {regime_en}"
@@ -226,14 +228,17 @@ def decide(decision: str):
             record.status = RecordStatus.REPAIRED
             record.repaired_on = ctx.today
             record.repair_case_id = ctx.case.id
+            blacklist.repair_approved(ctx, record)
 
     return effect
 
 
 def lapse_commitment(ctx) -> None:
+    """The application ended without a repair: its commitment lapses, a listing stays listed."""
     from .credit_commitment import close_commitment
 
     close_commitment(ctx, fulfilled=False, reason=f"信用修复申请{ctx.case.reference}已终结 / repair case ended")
+    blacklist.repair_ended(ctx, application(ctx.case).record)
 
 
 def withdraw_effect(ctx) -> None:

@@ -24,11 +24,12 @@ from sqlalchemy import select
 
 from forms import objection as forms
 from models import Case, CreditRecord, ObjectionApplication, RecordStatus
-from models.permissions import Permission
+from models.permissions import SYSTEM, Permission
 
 from . import deadlines
 from .base import CaseType, Material, Notice, StateEnum, Step, Timer, register
 from .errors import NotFound, TransitionNotAllowed
+from .records import on_record_revoked, revoke_record
 
 
 class State(StateEnum):
@@ -157,7 +158,7 @@ def decide(outcome: str):
         app = application(ctx.case)
         record = app.record
         app.outcome = outcome
-        app.decided_by_id = ctx.actor.id
+        app.decided_by_id = ctx.actor.id  # None when the system decides (T10 fast path)
         app.decided_on = ctx.today
         app.decision_reason = ctx.reason or None
         record.under_objection = False
@@ -179,7 +180,7 @@ def correct_record(ctx, app: ObjectionApplication, record: CreditRecord) -> None
     before = {"title": record.title, "description": record.description, "points": record.points,
               "status": record.status}
     if correction == "delete":
-        record.status = RecordStatus.REVOKED
+        revoke_record(ctx, record, f"异议成立（{ctx.case.reference}），记录已删除 / objection upheld: record deleted")
     else:
         if ctx.data.get("title"):
             record.title = ctx.data["title"]
@@ -207,6 +208,31 @@ def _open_push_clock(ctx) -> None:
                             responsible=timer.responsible, status="open", created_at=ctx.now)
         ctx.case.deadlines.append(deadline)
         deadlines.recompute(deadline, ctx.calendar, ctx.rules)
+
+
+def document_revoked_effect(ctx) -> None:
+    """T10: the legal document behind the record was revoked and the provider withdrew the record:
+    the objection is upheld by that fact (SD-Cond §40)."""
+    ctx.data = {**ctx.data, "correction": "delete"}  # already revoked by the withdrawal: nothing cascades twice
+    decide("upheld")(ctx)
+    ctx.ledger_extra["fast_path"] = True
+
+
+@on_record_revoked
+def uphold_open_objections(ctx, record: CreditRecord, reason: str) -> None:
+    """Any objection still open against a record that has just been revoked is upheld (T10)."""
+    from .service import fire
+
+    open_cases = ctx.session.execute(
+        select(Case).join(ObjectionApplication, ObjectionApplication.case_id == Case.id)
+        .where(ObjectionApplication.record_id == record.id, Case.case_type == "objection",
+               Case.state.in_([s.value for s in FAST_PATH_FROM]), Case.id != ctx.case.id)
+        .order_by(Case.id)
+    ).scalars().all()
+    for case in open_cases:
+        fire(case, "document_revoked", SYSTEM, {}, runtime=ctx.runtime,
+             reason=f"原决定已撤销，信息已撤回（{ctx.case.reference}）：{reason} / the decision behind the record "
+                    f"was revoked and the record withdrawn")
 
 
 def notify_effect(ctx) -> None:
@@ -263,6 +289,8 @@ P = Permission
 TO_APPLICANT = ("applicant",)
 REVIEW_STATES = (S.IN_HOUSE_REVIEW, S.PROVIDER_VERIFYING)
 DECIDED = (S.DECIDED_UPHELD, S.DECIDED_PARTLY_UPHELD, S.DECIDED_REJECTED, S.DECIDED_UNRESOLVED)
+#: T10 reaches an objection wherever it is still undecided.
+FAST_PATH_FROM = (S.SUBMITTED, S.RETURNED_FOR_SUPPLEMENT, S.ACCEPTED, *REVIEW_STATES)
 
 DECISIONS = [
     ("uphold", S.DECIDED_UPHELD, "upheld", "异议成立", "Uphold", forms.UpholdSchema, "primary"),
@@ -308,6 +336,10 @@ STEPS = [
          "Ask the provider to verify", forms.RouteToProviderSchema, guards=(has_provider,), effect=route_to_provider,
          notify=(Notice("objection-provider", ("department",), "异议协查函", "Objection: please verify"),)),
     *_decision_steps(),
+    Step("document_revoked", FAST_PATH_FROM, S.DECIDED_UPHELD, P.SYSTEM, "原决定撤销，信息已撤回（异议成立）",
+         "Decision revoked, record withdrawn: upheld", effect=document_revoked_effect,
+         notify=(Notice("objection-upheld", ("applicant", "window"), "异议处理决定：异议成立",
+                        "Objection decided: upheld"),)),
     Step("notify", DECIDED, S.NOTIFIED, P.WINDOW_ACT, "书面告知申请人", "Notify the applicant in writing",
          forms.NotifySchema, effect=notify_effect, style="primary",
          notify=(Notice("objection-notified", TO_APPLICANT, "异议处理结果告知书", "Objection: written notice"),)),
@@ -389,7 +421,7 @@ def delete_positive(ctx) -> None:
     record = app.record
     app.correction = "delete"
     app.correction_details = json.dumps({"before": {"status": record.status}, "after": {"status": "revoked"}})
-    record.status = RecordStatus.REVOKED
+    revoke_record(ctx, record, f"本人申请删除正面信息（{ctx.case.reference}） / deleted at the resident's request")
 
 
 def describe_deletion(case: Case, runtime) -> dict:

@@ -4,13 +4,18 @@ All periods come from `Rules` (DOMAIN.md §3.2); all dates from the statutory ca
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from models import CreditRecord, RecordStatus, Subject
 
 from .calendar import StatutoryCalendar
 from .rules import Rules
+
+if TYPE_CHECKING:
+    from .service import StepContext
 
 REGIME_LABELS = {
     "ndrc58": ("国家发展改革委令第58号", "NDRC Order No. 58"),
@@ -84,3 +89,29 @@ def default_valid_until(points: int, decided_on: date, calendar: StatutoryCalend
     years = 2 if points < -40 else 1
     last, _ = calendar.expiry(decided_on, years, "year")
     return last
+
+
+# --- revocation: one way to delete a record, so everything resting on it follows ---------------
+
+#: Called as hook(ctx, record, reason) after a record is revoked, inside the same fire(): open
+#: objections to it are upheld (DOMAIN.md §2.3 T10) and list entries resting only on it end (§2.6).
+RevocationHook = Callable[["StepContext", CreditRecord, str], None]
+_REVOCATION_HOOKS: list[RevocationHook] = []
+
+
+def on_record_revoked(hook: RevocationHook) -> RevocationHook:
+    """Register `hook` (a case type module does this at import)."""
+    _REVOCATION_HOOKS.append(hook)
+    return hook
+
+
+def revoke_record(ctx: StepContext, record: CreditRecord, reason: str) -> bool:
+    """Delete `record` from display and score (the row stays, status revoked) and let the case
+    types that rest on it react. Returns False when it was already revoked (nothing happens twice)."""
+    if record.status == RecordStatus.REVOKED:
+        return False
+    record.status = RecordStatus.REVOKED
+    record.under_objection = False
+    for hook in _REVOCATION_HOOKS:
+        hook(ctx, record, reason)
+    return True

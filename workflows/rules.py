@@ -126,6 +126,7 @@ DEFAULTS: dict[str, Any] = {
     "objection.with_provider_wd": 7,                       # §2.4: total when the provider must verify
     "objection.provider_reply_wd": 4,                      # §2.4: assumed provider sub-deadline (协查函)
     "objection.push_correction_wd": 3,                     # §2.3 T6: push the correction, assumed
+    "objection.revoked_document_wd": 3,                    # §2.4: withdraw within 3 WD of a revocation (SD-Cond §40)
     "objection.positive_deletion_wd": 3,                   # §2.6: 文登 residents delete own positive items
 }
 

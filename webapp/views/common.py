@@ -18,7 +18,7 @@ from workflows import deadlines as deadline_rules
 from workflows.base import get_case_type
 from workflows.errors import Forbidden, InvalidInput, NotFound, TransitionNotAllowed
 from workflows.records import is_active_on, publicity_periods, regime_for
-from workflows.service import Runtime, available_actions
+from workflows.service import Runtime, available_actions, linked_cases, linking_cases
 
 install(FlaskSession)
 
@@ -162,7 +162,24 @@ def case_payload(case: Case, viewer: Actor, runtime: Runtime) -> dict:
         ],
         "available_actions": [action_payload(a) for a in available_actions(case, viewer, runtime=runtime)],
         "details": case_type.describe(case, runtime) if case_type.describe else {},
+        "links": links_payload(case, viewer),
     }
+
+
+def links_payload(case: Case, viewer: Actor) -> list[dict]:
+    """The cases this one opened or was opened by (a repair's commitment, a listing's repair), as far
+    as the viewer may see them."""
+    out = []
+    for direction, cases in (("to", linked_cases(case)), ("from", linking_cases(case))):
+        for other in cases:
+            if not can_view_case(viewer, other):
+                continue
+            other_type = get_case_type(other.case_type)
+            zh, en = other_type.state_label(other.state)
+            out.append({"id": other.id, "reference": other.reference, "case_type": other.case_type,
+                        "case_type_label_zh": other_type.label_zh, "case_type_label_en": other_type.label_en,
+                        "state": other.state, "state_label_zh": zh, "state_label_en": en, "direction": direction})
+    return out
 
 
 def save_upload(case: Case, material_key: str, upload: FileStorage | None, user: Actor, runtime: Runtime) -> Attachment:

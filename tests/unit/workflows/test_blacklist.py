@@ -39,9 +39,7 @@ INPUT = {
     "decide_list": {"answer": "经核实，陈述理由不成立，决定列入"},
     "drop": {"reason": "经核实，情节不属严重"},
     "publish": {"repair_notice_served": True},
-    "apply_repair": {"statement": "已履行全部义务并消除不良影响"},
-    "refuse_repair": {"reason": "尚未消除不良影响"},
-    "remove_early": {"reason": "信用修复已完成"},
+    "confirm_sync": {"note": "信用中国（山东威海）已停止公示"},
     "revoke": {"reason": "原行政处罚决定经复议撤销", "document_no": "文复决〔2026〕1号"},
 }
 
@@ -327,14 +325,24 @@ def test_guard_min_term_served_blocks_naming_the_first_day_then_passes(ctx, demo
     fire(case, "publish", user("window"), INPUT["publish"], runtime=runtime)
     commit()
     clock.set(datetime(2027, 5, 20, 10, tzinfo=BEIJING))
-    for trigger, who in (("apply_repair", "enterprise"), ("remove_early", "head")):
-        with pytest.raises(TransitionNotAllowed) as info:
-            fire(case, trigger, user(who), INPUT[trigger], runtime=runtime)
-        assert any("2027-05-21" in r for r in info.value.details["reasons"])
-        db.session.rollback()
+    with pytest.raises(TransitionNotAllowed) as info:
+        fire(case, "apply_repair", SYSTEM, {}, runtime=runtime)
+    assert any("2027-05-21" in r for r in info.value.details["reasons"])
+    db.session.rollback()
     clock.set(datetime(2027, 5, 21, 9, tzinfo=BEIJING))
-    fire(case, "remove_early", user("head"), INPUT["remove_early"], runtime=runtime)
+    fire(case, "apply_repair", SYSTEM, {}, runtime=runtime)
+    fire(case, "remove_early", SYSTEM, {}, runtime=runtime)
     assert case.state == "removed_early"
+
+
+@pytest.mark.parametrize("trigger,state", [("apply_repair", "listed"), ("remove_early", "repair_pending"),
+                                           ("refuse_repair", "repair_pending"), ("basis_withdrawn", "listed")])
+@pytest.mark.parametrize("who", ["enterprise", "head", "window"])
+def test_repair_and_basis_steps_are_the_systems_alone(ctx, demo, runtime, clock, trigger, state, who):
+    """Early removal goes through a linked credit_repair case; nobody fires these by hand."""
+    case = case_in(state, runtime, clock)
+    with pytest.raises(Forbidden):
+        fire(case, trigger, user(who), {}, runtime=runtime)
 
 
 # --- effects ----------------------------------------------------------------------------------
@@ -369,24 +377,33 @@ def test_a_natural_persons_listing_is_not_public_and_marks_no_representative(ctx
     assert CT.describe(case, runtime)["public"] is False
 
 
-@pytest.mark.parametrize("trigger,exit_kind", [
-    ("remove_early", "removed_early"), ("revoke", "revoked_removed"), ("expire", "expired_removed")])
-def test_every_exit_revokes_the_listing_record(ctx, demo, runtime, clock, trigger, exit_kind):
-    case = case_in("listed", runtime, clock)
-    if trigger in AFTER_MIN_TERM:
-        clock.set(LATER)
-    fire(case, trigger, actor_for(CT.step(trigger, "listed")), INPUT.get(trigger, {}), runtime=runtime)
+@pytest.mark.parametrize("trigger,exit_kind,state", [
+    ("remove_early", "removed_early", "repair_pending"), ("revoke", "revoked_removed", "listed"),
+    ("expire", "expired_removed", "listed"), ("basis_withdrawn", "revoked_removed", "listed")])
+def test_every_exit_ends_the_listing_record_and_opens_the_sync_clock(ctx, demo, runtime, clock, trigger,
+                                                                     exit_kind, state):
+    case = case_in(state, runtime, clock)
+    clock.set(datetime(2026, 11, 20, 10, tzinfo=BEIJING) if trigger not in AFTER_MIN_TERM else LATER)
+    fire(case, trigger, actor_for(CT.step(trigger, state)), INPUT.get(trigger, {}), runtime=runtime)
     commit()
     row = db.session.get(ListingCase, case.id)
     assert row.exit_kind == exit_kind and row.exited_on is not None
     assert db.session.get(CreditRecord, row.listing_record_id).status == RecordStatus.REVOKED
-    assert case.closed_at is not None
+    assert case.closed_at is None and case.state == exit_kind
+    live = [d for d in case.deadlines if d.status in ("open", "suspended")]
+    if trigger in AFTER_MIN_TERM:  # 2027: holidays not loaded, the removal still happens
+        assert live == [] and case.events[-1].payload["sync_calendar_missing"] == 2027
+    else:  # Friday 2026-11-20 + 3 WD
+        assert [(d.kind, d.due_on) for d in live] == [("sync", date(2026, 11, 25))]
+        assert case.events[-1].payload["sync_by"] == "2026-11-25"
+    fire(case, "confirm_sync", user("window"), INPUT["confirm_sync"], runtime=runtime)
+    assert case.state == "closed" and case.closed_at is not None
     assert all(d.status not in ("open", "suspended") for d in case.deadlines)
 
 
 def test_refused_repair_returns_to_listed_and_keeps_the_record(ctx, demo, runtime, clock):
     case = case_in("repair_pending", runtime, clock)
-    fire(case, "refuse_repair", user("head"), INPUT["refuse_repair"], runtime=runtime)
+    fire(case, "refuse_repair", SYSTEM, {}, runtime=runtime)
     row = db.session.get(ListingCase, case.id)
     assert case.state == "listed"
     assert db.session.get(CreditRecord, row.listing_record_id).status == RecordStatus.ACTIVE
