@@ -120,6 +120,7 @@ class CreditRecord(Base):
             "kind <> 'dishonesty' OR severity IN ('minor','general','serious')", name="dishonesty_has_severity"
         ),
         CheckConstraint("status <> 'repaired' OR repaired_on IS NOT NULL", name="repaired_has_date"),
+        CheckConstraint("direct_grade IS NULL OR direct_grade IN ('B','C','D')", name="direct_grade_known"),
         Index("ix_credit_records_subject_status", "subject_id", "status"),
     )
 
@@ -142,6 +143,9 @@ class CreditRecord(Base):
     )
     points: Mapped[int] = mapped_column(Integer, default=0, comment="Score effect under the district scheme")
     valid_until: Mapped[date | None] = mapped_column(Date, comment="Last day the score effect counts (C10)")
+    direct_grade: Mapped[str | None] = mapped_column(
+        String(4), comment="直接判级 (WD-Score §10, §13, §14): the grade is at most this while the record counts"
+    )
     status: Mapped[str] = mapped_column(String(20), default=RecordStatus.ACTIVE)
     repaired_on: Mapped[date | None] = mapped_column(Date)
     repair_case_id: Mapped[int | None] = mapped_column(

@@ -278,7 +278,8 @@ def subject_score(subject_id: int):
     at = q["at"] or current_runtime().today()
     result = score_at(subject.records, at, base=int(current_runtime().rules["score.base"]))
     return jsonify({"subject_id": subject.id, "at": at.isoformat(), "base": result.base, "score": result.score,
-                    "grade": result.grade, "grade_label_zh": result.grade_label_zh, "items": result.items})
+                    "grade": result.grade, "grade_label_zh": result.grade_label_zh, "direct_grade": result.direct_grade,
+                    "items": result.items})
 
 
 # --- cases ------------------------------------------------------------------------------------
