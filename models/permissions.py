@@ -23,6 +23,9 @@ class Permission(enum.StrEnum):
     DEPARTMENT_DECIDE = "case:decide"      #: the deciding department: accept, decide, extend, revoke
     SYSTEM = "case:system"                 #: timer triggers, fired only by the clock
     CHECK_REQUEST = "check:request"        #: a department asks for a credit check (逢办必查)
+    MEDIATE = "case:mediate"               #: 信调委 mediators: register, log sessions, record agreements
+    TRAIN = "case:train"                   #: trainers: sessions, attendance, assessment, certificates
+    INSPECT = "case:inspect"               #: inspectors: on-site verification visits and reports
     SUBJECT_VIEW = "subject:view"
     SUBJECT_CREATE = "subject:create"
     RECORD_CREATE = "record:create"
@@ -49,6 +52,14 @@ Actor = User | SystemActor
 #: Case types about a subject that its applicants do not see: a credit check is 政务共享 between
 #: departments (who asked and why is accountable to auditors, not shown to the checked subject).
 STAFF_ONLY_CASE_TYPES = frozenset({"verification"})
+
+#: Specialist staff see the case types of their trade (and nothing else); finer rules, such as only
+#: the assigned mediators acting on a mediation, are guards of the case type.
+SPECIALIST_CASE_TYPES = {
+    Role.MEDIATOR: frozenset({"mediation"}),
+    Role.TRAINER: frozenset({"training"}),
+    Role.INSPECTOR: frozenset({"onsite_verification"}),
+}
 
 STAFF_ROLES = {Role.REVIEWER, Role.PROVIDER, Role.MEDIATOR, Role.TRAINER, Role.INSPECTOR, Role.ADMIN, Role.AUDITOR}
 
@@ -80,6 +91,8 @@ def can_view_case(user: Actor, case: Case) -> bool:
         return is_credit_center_staff(user) or (
             case.department_id is not None and case.department_id == user.department_id
         )
+    if role in SPECIALIST_CASE_TYPES:
+        return case.case_type in SPECIALIST_CASE_TYPES[role]
     return False
 
 
@@ -121,6 +134,12 @@ def can(user: Actor, permission: Permission | str, case: Case | None = None) -> 
             return role != Role.APPLICANT or bool(user.subjects)
         case Permission.CHECK_REQUEST:
             return role == Role.REVIEWER
+        case Permission.MEDIATE:
+            return role == Role.MEDIATOR
+        case Permission.TRAIN:
+            return role == Role.TRAINER
+        case Permission.INSPECT:
+            return role == Role.INSPECTOR
         case Permission.SUBJECT_CREATE | Permission.RECORD_CREATE:
             return role in (Role.ADMIN, Role.REVIEWER)
         case Permission.LEDGER_AUDIT:
@@ -142,4 +161,6 @@ def visible_cases(user: Actor) -> Select[tuple[Case]]:
         if is_credit_center_staff(user):
             return query
         return query.where(Case.department_id == user.department_id)
+    if user.role in SPECIALIST_CASE_TYPES:
+        return query.where(Case.case_type.in_(SPECIALIST_CASE_TYPES[Role(user.role)]))
     return query.where(false())

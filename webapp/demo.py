@@ -29,6 +29,11 @@ USERS = [
     ("reviewer", Role.REVIEWER, "law-enforcement", "执法局审核员 / Enforcement reviewer", None),
     ("head", Role.REVIEWER, "law-enforcement", "执法局负责人 / Enforcement head", None),
     ("market", Role.REVIEWER, "market-regulation", "市场监管局审核员 / Market reviewer", None),
+    ("mediator", Role.MEDIATOR, CREDIT_CENTER_CODE, "信调委调解员 / Mediator", None),
+    ("mediator2", Role.MEDIATOR, CREDIT_CENTER_CODE, "信调委调解员二 / Second mediator", None),
+    ("trainer", Role.TRAINER, CREDIT_CENTER_CODE, "信用修复培训讲师 / Trainer", None),
+    ("inspector", Role.INSPECTOR, CREDIT_CENTER_CODE, "现场核查员 / Inspector", None),
+    ("inspector2", Role.INSPECTOR, CREDIT_CENTER_CODE, "现场核查员二 / Second inspector", None),
     ("admin", Role.ADMIN, CREDIT_CENTER_CODE, "系统管理员 / Administrator", None),
     ("auditor", Role.AUDITOR, None, "审计员 / Auditor", None),
 ]
