@@ -34,10 +34,16 @@ class SubmitSchema(Schema):
                        widget="checkbox"),
     )
     contact_phone = text("联系电话", "Contact phone", required=False, max_len=30)
+    training_certificate_no = text("信用修复培训证明编号（严重失信信息按要求填写）",
+                                   "Repair training certificate no. (serious records, where required)",
+                                   required=False, max_len=40)
 
 
 class ResubmitSchema(Schema):
     note = text("补正说明", "Note on the supplement", required=False, widget="textarea")
+    training_certificate_no = text("信用修复培训证明编号（严重失信信息按要求填写）",
+                                   "Repair training certificate no. (serious records, where required)",
+                                   required=False, max_len=40)
 
 
 class ReturnForSupplementSchema(Schema):

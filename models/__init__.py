@@ -8,10 +8,14 @@ from .credit_repair import RepairApplication
 from .deficiency_acceptance import DeficiencyApplication, DeficiencyItem
 from .objection import ObjectionApplication
 from .record_withdrawal import RecordWithdrawal
+from .mediation import (MediationCase, MediationMediator, MediationObligation, MediationParty,
+                        MediationSession, MediationSignature)
 from .outbox import InboxMessage, OutboxMessage
 from .people import CREDIT_CENTER_CODE, Department, Role, User, user_subjects
 from .subject import CreditRecord, RecordKind, RecordStatus, Severity, Subject, SubjectKind
 from .verification import CreditCheck
+from .onsite_verification import OnsiteInspector, OnsiteVerification
+from .training import TrainingCertificate, TrainingEnrolment, TrainingSession
 
 __all__ = [
     "ListingCase",
@@ -21,4 +25,8 @@ __all__ = [
     "Department", "InboxMessage", "OutboxMessage", "RecordKind", "RecordStatus", "RepairApplication", "Role",
     "Severity", "Subject", "SubjectKind", "User", "db", "user_subjects",
     "ObjectionApplication", "RecordWithdrawal",
+    "MediationCase", "MediationMediator", "MediationObligation", "MediationParty", "MediationSession",
+    "MediationSignature",
+    "OnsiteInspector", "OnsiteVerification",
+    "TrainingCertificate", "TrainingEnrolment", "TrainingSession",
 ]

@@ -77,6 +77,14 @@ def acts_for(user: Actor, subject_id: int) -> bool:
     return isinstance(user, User) and any(s.id == subject_id for s in user.subjects)
 
 
+def acts_for_mediation_party(user: Actor, case: Case) -> bool:
+    """A mediation has two parties; the case's subject is only the applying one."""
+    from .mediation import is_party
+
+    return (case.case_type == "mediation" and isinstance(user, User)
+            and is_party([s.id for s in user.subjects], case.id))
+
+
 def can_view_case(user: Actor, case: Case) -> bool:
     if isinstance(user, SystemActor):
         return True
@@ -86,7 +94,8 @@ def can_view_case(user: Actor, case: Case) -> bool:
     if role in (Role.ADMIN, Role.AUDITOR):
         return True
     if role == Role.APPLICANT:
-        return case.case_type not in STAFF_ONLY_CASE_TYPES and acts_for(user, case.subject_id)
+        return case.case_type not in STAFF_ONLY_CASE_TYPES and (
+            acts_for(user, case.subject_id) or acts_for_mediation_party(user, case))
     if role == Role.REVIEWER:
         return is_credit_center_staff(user) or (
             case.department_id is not None and case.department_id == user.department_id
@@ -120,7 +129,8 @@ def can(user: Actor, permission: Permission | str, case: Case | None = None) -> 
         case Permission.CASE_VIEW:
             return case is None or can_view_case(user, case)
         case Permission.CASE_CREATE | Permission.APPLICANT_ACT:
-            return role == Role.APPLICANT and (case is None or acts_for(user, case.subject_id))
+            return role == Role.APPLICANT and (case is None or acts_for(user, case.subject_id)
+                                               or acts_for_mediation_party(user, case))
         case Permission.WINDOW_ACT:
             return is_credit_center_staff(user)
         case Permission.DEPARTMENT_DECIDE:
@@ -156,7 +166,10 @@ def visible_cases(user: Actor) -> Select[tuple[Case]]:
         return query.where(true())
     if user.role == Role.APPLICANT:
         linked = select(user_subjects.c.subject_id).where(user_subjects.c.user_id == user.id)
-        return query.where(Case.subject_id.in_(linked), Case.case_type.not_in(STAFF_ONLY_CASE_TYPES))
+        from .mediation import party_case_ids
+
+        return query.where(Case.subject_id.in_(linked) | Case.id.in_(party_case_ids(linked)),
+                           Case.case_type.not_in(STAFF_ONLY_CASE_TYPES))
     if user.role == Role.REVIEWER:
         if is_credit_center_staff(user):
             return query

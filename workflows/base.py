@@ -117,6 +117,8 @@ class CaseType:
     describe: Callable[..., dict[str, Any]] | None = None
     #: Who may open a case of this type: applicants for their own subjects (CASE_CREATE), or staff.
     create_permission: Permission = Permission.CASE_CREATE
+    #: Further permissions that may open it too (a mediation: mediators, parties and the window).
+    also_opened_with: tuple[Permission, ...] = ()
     #: state -> system trigger fired at once on entering that state (its own ledger event).
     automatic: dict[str, str] = field(default_factory=dict)
     #: Files the applicant may upload: (case) -> materials; and the states in which they may.
@@ -228,6 +230,9 @@ CASE_TYPE_MODULES = (
     "objection",
     "blacklist",
     "record_withdrawal",
+    "mediation",
+    "onsite_verification",
+    "training",
 )
 
 

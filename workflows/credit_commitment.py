@@ -518,6 +518,15 @@ STEPS = [
     Step("record_breach", AFTER_SIGNING, S.BREACHED_RECORDED, P.SYSTEM, "记录关联案件认定的违诺",
          "Record a breach decided by the linked case", forms.RecordBreachSchema, effect=write_breach("breach"),
          notify=(BREACH_NOTICE,)),
+    # An on-site verification (workflows/onsite_verification.py) reports into the commitment it
+    # checked, in its own transaction (DOMAIN.md §4.3): conforming → fulfilled (T4) unless the
+    # commitment follows a case still open; nonconforming → suspected breach (T5), the findings as reason.
+    Step("confirm_by_onsite_check", (S.IN_FULFILMENT,), S.FULFILLED, P.SYSTEM, "现场核查符合，确认已履约",
+         "On-site check conforming: fulfilled", guards=(not_bound_to_open_case,),
+         notify=(Notice("commitment-fulfilled", ("applicant", "window"), "信用承诺已履约", "Commitment fulfilled"),)),
+    Step("flag_by_onsite_check", (S.IN_FULFILMENT,), S.SUSPECTED_BREACH, P.SYSTEM, "现场核查不符合，疑似违诺",
+         "On-site check nonconforming: suspected breach",
+         notify=(Notice("commitment-suspected", ("department",), "信用承诺疑似违诺", "Commitment: suspected breach"),)),
     Step("complete", (S.SIGNED, S.IN_FULFILMENT), S.FULFILLED, P.SYSTEM, "关联案件办结，承诺履行完毕",
          "The case it backed closed: fulfilled",
          notify=(Notice("commitment-fulfilled", ("applicant",), "信用承诺已履行完毕", "Commitment fulfilled"),)),

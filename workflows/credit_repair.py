@@ -30,6 +30,7 @@ from .base import CaseType, Material, Notice, StateEnum, Step, Timer, register
 from .credit_commitment import commitment_of, open_linked_commitment, record_breach
 from .errors import InvalidInput, NotFound, TransitionNotAllowed
 from .records import REGIME_LABELS, publicity_periods, regime_for
+from .training import certificate_payload, link_certificate, linked_certificate
 
 
 class State(StateEnum):
@@ -53,7 +54,8 @@ MATERIALS = {
     "fulfilment_proof": Material("fulfilment_proof", "履行法定义务证明（如罚款缴纳凭证）",
                                  "Proof the legal obligations are fulfilled (e.g. fine receipt)"),
     "credit_report": Material("credit_report", "信用报告", "Credit report"),
-    "training_certificate": Material("training_certificate", "信用修复培训证明", "Repair training certificate"),
+    # Linked by its serial number on the submission form (workflows.training), never uploaded.
+    "training_certificate": Material("training_certificate", "信用修复培训证明", "Repair training certificate", "form"),
 }
 
 COMMITMENT_TEXT = (
@@ -92,7 +94,9 @@ def materials_status(case: Case, app: RepairApplication, rules) -> list[dict]:
     uploaded = {a.material_key for a in case.attachments}
     status = []
     for material in required_materials(app.severity, rules):
-        if material.kind == "form":
+        if material.key == "training_certificate":
+            present = linked_certificate(case) is not None
+        elif material.kind == "form":
             present = bool(app.statement)
         elif material.kind == "signature":
             present = app.commitment_signed_at is not None
@@ -165,6 +169,7 @@ def not_extended_before(ctx) -> str | None:
 
 def record_submission(ctx) -> None:
     app = application(ctx.case)
+    link_training_certificate(ctx, app)
     app.statement = ctx.data["statement"]
     if ctx.data.get("contact_phone"):
         app.contact_phone = ctx.data["contact_phone"]
@@ -194,7 +199,23 @@ def record_materials(ctx) -> None:
 
 def resubmit_effect(ctx) -> None:
     take_reason(ctx)
+    link_training_certificate(ctx, application(ctx.case))
     record_materials(ctx)
+
+
+def link_training_certificate(ctx, app: RepairApplication) -> None:
+    """A certificate number given is checked (exists, this subject's, still valid: else 422) and
+    linked; where the checklist needs a certificate (§3.4, §4.1), none linked blocks the step."""
+    number = ctx.data.get("training_certificate_no")
+    if number:
+        link_certificate(ctx, number, field="training_certificate_no")
+    elif (any(m.key == "training_certificate" for m in required_materials(app.severity, ctx.rules))
+          and linked_certificate(ctx.case) is None):
+        why = ("严重失信信息修复须关联有效的信用修复培训证明，请填写证明编号 / a serious record's repair needs a "
+               "valid repair training certificate: enter its number")
+        raise TransitionNotAllowed("不满足办理条件 / The conditions for this action are not met",
+                                   details={"state": ctx.from_state, "reasons": [why],
+                                            "fields": {"training_certificate_no": [why]}})
 
 
 def commitment_text(case: Case, app: RepairApplication) -> str:
@@ -317,6 +338,7 @@ def describe(case: Case, runtime) -> dict:
         "missing": [m["key"] for m in missing_materials(case, app, runtime.rules)],
         "commitment_text": app.commitment_text or commitment_text(case, app),
         "commitment_signed_by": app.commitment_signed_by,
+        "training_certificate": (certificate_payload(cert) if (cert := linked_certificate(case)) else None),
     }
 
 

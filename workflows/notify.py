@@ -13,6 +13,17 @@ from sqlalchemy.orm import Session
 from models import CREDIT_CENTER_CODE, Case, Department, OutboxMessage, Role, User
 
 
+#: Specialist audiences: every active user of the role, unless the case type names its assignees
+#: (e.g. the mediators or the two inspectors assigned to one case) through `register_assignees`.
+SPECIALIST_AUDIENCES = {"trainer": Role.TRAINER, "mediator": Role.MEDIATOR, "inspector": Role.INSPECTOR}
+_ASSIGNEES: dict[tuple[str, str], object] = {}
+
+
+def register_assignees(case_type: str, audience: str, resolve) -> None:
+    """`resolve(session, case) -> list[User]`: the users of `audience` assigned to one case."""
+    _ASSIGNEES[(case_type, audience)] = resolve
+
+
 def recipients(session: Session, case: Case, audience: str) -> list[User]:
     """Resolve an audience name of a Notice or Timer to active users."""
     if audience == "applicant":
@@ -38,6 +49,11 @@ def recipients(session: Session, case: Case, audience: str) -> list[User]:
     elif audience == "department_head":
         head = case.department.head if case.department else None
         users = [head] if head else []
+    elif (case.case_type, audience) in _ASSIGNEES:
+        users = list(_ASSIGNEES[(case.case_type, audience)](session, case))
+    elif audience in SPECIALIST_AUDIENCES:
+        users = list(session.execute(
+            select(User).where(User.role == SPECIALIST_AUDIENCES[audience]).order_by(User.id)).scalars())
     else:
         raise ValueError(f"unknown audience {audience!r}")
     return [u for u in users if u is not None and u.active]
@@ -55,13 +71,17 @@ def queue(
     body_en: str,
     now: datetime,
     dedupe: str | None = None,
+    users: list[User] | tuple[User, ...] = (),
+    link: str | None = None,
 ) -> list[OutboxMessage]:
-    """One in-app row per recipient, plus an e-mail row for those with an address."""
+    """One in-app row per recipient, plus an e-mail row for those with an address. Recipients are
+    the audiences' users and any `users` named directly (e.g. the other inspector of one check)."""
     seen: set[int] = set()
     rows: list[OutboxMessage] = []
-    link = f"/cases/{case.id}"
-    for audience_name in audience:
-        for user in recipients(session, case, audience_name):
+    link = link or f"/cases/{case.id}"
+    named = [u for u in users if u is not None and u.active]
+    for group in [named] + [recipients(session, case, name) for name in audience]:
+        for user in group:
             if user.id in seen:
                 continue
             seen.add(user.id)

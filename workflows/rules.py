@@ -104,6 +104,11 @@ DEFAULTS: dict[str, Any] = {
     "commitment.breach_points_organisation": -30,
     "commitment.revoked_licence_points": -100,
     "verification.result_sla_wd": 0,                       # §4.2: same working day online
+    "onsite.inspector_count": 2,                           # §4.3: two officers per visit, assumed
+    "onsite.visit_wd": 10,                                 # §4.3: visit within 10 WD of assignment, assumed
+    "onsite.report_wd": 3,                                 # §4.3: report within 3 WD of the visit, assumed
+    "onsite.min_photos": 1,                                # §4.3: photos before the record, assumed
+    "onsite.photo_types": ["image/jpeg", "image/png"],     # §4.3: photographs only, checked by content
     "rongque.supply_wd": 20,                               # §6.5: default supply deadline in the notice
     "rongque.reminder_before_wd": 3,                       # §6.5
     "licensing.decision_wd": 20,                           # Licensing §42, §82
@@ -128,6 +133,16 @@ DEFAULTS: dict[str, Any] = {
     "objection.push_correction_wd": 3,                     # §2.3 T6: push the correction, assumed
     "objection.revoked_document_wd": 3,                    # §2.4: withdraw within 3 WD of a revocation (SD-Cond §40)
     "objection.positive_deletion_wd": 3,                   # §2.6: 文登 residents delete own positive items
+    "mediation.conclusion_months": 1,                      # §7.4: MOJ2002 §33, normally within 1 month
+    "mediation.extension_cd": 30,                          # §7.4: at most 30 CD more, both parties consenting
+    "mediation.confirmation_window_cd": 30,                # §7.4: MedLaw §33, joint application within 30 days
+    "mediation.court_acceptance_days": 3,                  # §7.4: SPC2011 §4
+    "mediation.court_decision_days": 30,                   # §7.4: CPL §187 outer bound (SPC2011 §5: 15)
+    "mediation.revisit_after_performance_wd": 5,           # §7.4: 回访 after each performance date, assumed
+    "mediation.not_performed_validity_years": 1,           # §7.6: validity of the direct grade B, assumed
+    "training.enrolment_close_wd": 1,                      # §4.1: enrolment closes 1 WD before the session, assumed
+    "training.certificate_wd": 3,                          # §4.1: certificate within 3 WD of the session, assumed
+    "training.certificate_valid_m": 12,                    # §4.1, §12: certificate valid 12 M for repair use, assumed
 }
 
 

@@ -233,11 +233,12 @@ def open_case(
     case_type = get_case_type(case_type_key)
     if case_type is None:
         raise NotFound(f"未知的案件类型 / Unknown case type: {case_type_key}", details={"case_type": case_type_key})
+    opening = (case_type.create_permission, *case_type.also_opened_with)
     if isinstance(actor, User) and actor.role == "applicant":
-        allowed = case_type.create_permission == Permission.CASE_CREATE and can(actor, Permission.CASE_CREATE) and any(
+        allowed = Permission.CASE_CREATE in opening and can(actor, Permission.CASE_CREATE) and any(
             s.id == subject.id for s in actor.subjects)
     else:
-        allowed = isinstance(actor, SystemActor) or can(actor, case_type.create_permission)
+        allowed = isinstance(actor, SystemActor) or any(can(actor, p) for p in opening)
     if not allowed:
         raise Forbidden("您不能为该主体提出申请 / You do not act for this subject", details={"subject_id": subject.id})
     if applicant is None and isinstance(actor, User) and actor.role == "applicant":

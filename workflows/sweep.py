@@ -115,7 +115,8 @@ def _act_on_rung(session: Session, runtime: Runtime, deadline: Deadline, rung: s
 
 
 def _audience(deadline: Deadline) -> tuple[str, ...]:
-    return {"applicant": ("applicant",), "window": ("window",), "department": ("department",)}.get(
+    return {"applicant": ("applicant",), "window": ("window",), "department": ("department",),
+            "trainer": ("trainer",), "mediator": ("mediator",), "inspector": ("inspector",)}.get(
         deadline.responsible, ()
     )
 

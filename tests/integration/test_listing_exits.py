@@ -275,3 +275,19 @@ def test_a_listing_record_is_withdrawn_in_its_listing_case_not_here(api, demo, c
     refused = withdraw(head, record_id=record_id, revoked_on="2026-05-28")
     assert refused.status_code == 422
     assert case_of(head, listing_id)["reference"] in json.dumps(refused.get_json(), ensure_ascii=False)
+
+
+def test_the_listing_page_offers_the_party_the_repair_from_the_right_day(app, api, demo, clock):
+    from page_client import Browser
+
+    listing_id = listed_company(api, clock)
+    record_id = case_of(api.as_user("head"), listing_id)["details"]["listing_record_id"]
+    party, head = Browser(app), Browser(app)
+    party.login("enterprise")
+    head.login("head")
+    page = party.get(f"/cases/{listing_id}").get_data(as_text=True)
+    assert 'data-testid="early-removal-from">2027-05-21' in page
+    assert f'/portal/records/{record_id}/repair' in page and 'data-testid="apply-repair-link"' in page
+    staff_page = head.get(f"/cases/{listing_id}").get_data(as_text=True)
+    assert 'data-testid="early-removal-from">2027-05-21' in staff_page
+    assert 'data-testid="apply-repair-link"' not in staff_page

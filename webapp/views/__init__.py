@@ -21,6 +21,9 @@ def register_blueprints(app: Flask) -> None:
     from . import public; app.register_blueprint(public.bp)  # noqa: E702 (one line: several helpers add blueprints here)
     from . import deficiency; app.register_blueprint(deficiency.bp)  # noqa: E702 (one line: several helpers add blueprints here)
     from . import objections; app.register_blueprint(objections.bp)  # noqa: E702 (one line: several helpers add blueprints here)
+    from . import mediation; app.register_blueprint(mediation.bp)  # noqa: E702 (one line: several helpers add blueprints here)
+    from . import training; training.register(app)  # noqa: E702 (one line: pages and its /api/v1/training twin)
+    from . import inspection; app.register_blueprint(inspection.bp)  # noqa: E702 (before api.bp: adds an operation to it)
     app.register_blueprint(api.bp)
     from .. import csrf
 

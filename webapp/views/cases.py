@@ -9,7 +9,7 @@ portal, the inbox and the admin pages share them.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, send_from_directory, url_for
 from sqlalchemy.orm import selectinload
@@ -59,6 +59,9 @@ RESPONSIBLE_LABELS = {
     "applicant": ("申请人", "Applicant"),
     "window": ("信用中心窗口", "Credit center window"),
     "department": ("认定单位", "Deciding department"),
+    "trainer": ("培训讲师", "Trainer"),
+    "mediator": ("调解员", "Mediator"),
+    "inspector": ("核查人员", "Inspectors"),
     "system": ("系统", "System"),
 }
 UNIT_LABELS = {"wd": ("个工作日", "working days"), "cd": ("日", "calendar days"),
@@ -177,6 +180,29 @@ def case_time_left(case: Case, runtime) -> tuple[str, Deadline | None]:
     return ("suspended", suspended) if suspended else ("none", None)
 
 
+def working_days_left(calendar, today: date, due_on: date | None) -> int | None:
+    """Working days from `today` to the last day `due_on`: 0 on the last day itself, negative once
+    it has passed (minus the working days gone since). None when a year's holidays are not loaded:
+    a page shows "—" rather than guess (C12)."""
+    if due_on is None:
+        return None
+    try:
+        if due_on >= today:
+            return calendar.working_days_between(today, due_on)
+        return -calendar.working_days_between(due_on, today)
+    except CalendarYearNotLoaded:
+        return None
+
+
+def open_deadline_rows(case: Case, runtime, calendar) -> list[dict]:
+    """The case's running clocks (status "open"), earliest first, each with its label, the time-left
+    mark and the working days left. The caller passes the calendar, read once per page."""
+    now, today = runtime.clock.now(), runtime.today()
+    running = sorted((d for d in case.deadlines if d.status == "open"), key=lambda d: (d.due_on, d.id))
+    return [{"deadline": d, "label": deadline_label(d), "time_left": time_left_status(d, now, calendar),
+             "days_left": working_days_left(calendar, today, d.due_on)} for d in running]
+
+
 def state_label(case: Case) -> tuple[str, str]:
     return get_case_type(case.case_type).state_label(case.state)
 
@@ -269,6 +295,8 @@ def render_case(case: Case, user: Actor, *, status: int = 200, failed: str | Non
         upload_default=upload_default,
         max_upload=int(runtime.rules["uploads.max_bytes"]),
         alert=alert,
+        # Applicants acting for the case's subject may start linked cases from it (a listing's repair).
+        may_apply=can(user, Permission.CASE_CREATE, case),
     ), status
 
 
@@ -279,12 +307,13 @@ def show(case_id: int):
     return render_case(case_for(user, case_id), user)
 
 
-@bp.post("/cases/<int:case_id>/actions/<trigger>")
-@login_required
-def action(case_id: int, trigger: str):
+def fire_from_form(case_id: int, trigger: str, load_case, render, done_url: str):
+    """Fire `trigger` with the posted form (its step schema, the version the actor saw); on failure
+    re-render the page with the errors inline and nothing changed, on success flash and redirect.
+    `load_case(user, case_id)` checks access; `render(case, user, **kw)` draws the page."""
     user = current_user()
     runtime = current_runtime()
-    case = case_for(user, case_id)
+    case = load_case(user, case_id)
     case_type = get_case_type(case.case_type)
     step = case_type.step(trigger, case.state) or case_type.any_step(trigger)
     try:
@@ -299,11 +328,17 @@ def action(case_id: int, trigger: str):
     except (WorkflowError, CalendarYearNotLoaded) as exc:
         db.session.rollback()
         fields = exc.details.get("fields") if isinstance(exc, InvalidInput) and isinstance(exc.details, dict) else {}
-        return render_case(case_for(user, case_id), user, status=error_status(exc), failed=trigger,
-                           errors=flatten_errors(fields), form=request.form, alert=error_alert(exc))
+        return render(load_case(user, case_id), user, status=error_status(exc), failed=trigger,
+                      errors=flatten_errors(fields), form=request.form, alert=error_alert(exc))
     label_zh, label_en = (step.label_zh, step.label_en) if step else (trigger, trigger)
     flash(f"已办理：{label_zh} / Done: {label_en}", "success")
-    return redirect(url_for("cases.show", case_id=case_id))
+    return redirect(done_url)
+
+
+@bp.post("/cases/<int:case_id>/actions/<trigger>")
+@login_required
+def action(case_id: int, trigger: str):
+    return fire_from_form(case_id, trigger, case_for, render_case, url_for("cases.show", case_id=case_id))
 
 
 @bp.post("/cases/<int:case_id>/attachments")

@@ -196,29 +196,36 @@ def save_upload(case: Case, material_key: str, upload: FileStorage | None, user:
     if material_key not in known:
         raise InvalidInput("未知的材料项 / Unknown material", details={"fields": {"material_key": [
             f"应为以下之一 / must be one of: {', '.join(sorted(known))}"]}})
+    return store_checked_file(case, material_key, upload, user, runtime, allowed=list(runtime.rules["uploads.allowed_types"]),
+                              what=("文件", "File"), types_text=("PDF、PNG、JPEG", "PDF, PNG or JPEG"))
+
+
+def store_checked_file(case: Case, material_key: str, upload: FileStorage | None, user: Actor, runtime: Runtime, *,
+                       allowed: list[str], what: tuple[str, str], types_text: tuple[str, str]) -> Attachment:
+    """Check one uploaded file's presence, size and type (by its content, not its name), store it
+    and add its Attachment row. `what` and `types_text` word the errors ("照片"/"Photo", ...)."""
+    what_zh, what_en = what
     if upload is None or not upload.filename:
-        raise InvalidInput("请选择文件 / Choose a file", details={"fields": {"file": ["必填 / Required"]}})
+        raise InvalidInput(f"请选择{what_zh} / Choose a {what_en.lower()}", details={"fields": {"file": ["必填 / Required"]}})
     max_bytes = int(runtime.rules["uploads.max_bytes"])
-    allowed = list(runtime.rules["uploads.allowed_types"])
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         limit = human_size(max_bytes)
         raise InvalidInput(
-            f"文件过大，上限 {limit} / File too large: the limit is {limit}",
+            f"{what_zh}过大，上限 {limit} / {what_en} too large: the limit is {limit}",
             details={"fields": {"file": [f"max {max_bytes} bytes"]}, "max_bytes": max_bytes})
     sniffed = next((ctype for ctype, magics in MAGIC.items() if any(data.startswith(m) for m in magics)), None)
     if sniffed is None or sniffed not in allowed:
         raise InvalidInput(
-            "文件类型不允许，仅限 PDF、PNG、JPEG / File type not allowed: PDF, PNG or JPEG only",
-            details={"fields": {"file": ["type not allowed"]}, "allowed_types": allowed})
-    digest = hashlib.sha256(data).hexdigest()
+            f"文件类型不允许，仅限 {types_text[0]} / File type not allowed: {types_text[1]} only",
+            details={"fields": {"file": ["type not allowed / 类型不允许"]}, "allowed_types": allowed})
     storage_key = f"{case.id}-{uuid.uuid4().hex}"
     os.makedirs(runtime.upload_dir, exist_ok=True)
     with open(os.path.join(runtime.upload_dir, storage_key), "wb") as fh:
         fh.write(data)
     attachment = Attachment(
         case_id=case.id, material_key=material_key, filename=os.path.basename(upload.filename)[:255],
-        content_type=sniffed, size_bytes=len(data), sha256=digest, storage_key=storage_key,
+        content_type=sniffed, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), storage_key=storage_key,
         uploaded_by_id=getattr(user, "id", None), uploaded_at=runtime.clock.now(),
     )
     db.session.add(attachment)

@@ -13,8 +13,19 @@ from sqlalchemy import func, select
 
 from forms.credit_commitment import OpenCommitmentSchema
 from forms.credit_repair import SubmitSchema
-from models import Case, Commitment, CreditRecord, InboxMessage, RepairApplication, db
+from models import (
+    Case,
+    Commitment,
+    CreditRecord,
+    InboxMessage,
+    ListingCase,
+    ObjectionApplication,
+    RepairApplication,
+    db,
+)
 from models.permissions import Permission, can, visible_cases
+from workflows.blacklist import State as ListingState
+from workflows.blacklist import statement_deadline
 from workflows.calendar import CalendarYearNotLoaded
 from workflows.credit_commitment import TYPE_LABELS
 from workflows.credit_repair import COMMITMENT_TEXT, required_materials
@@ -32,6 +43,7 @@ from .cases import (
     flatten_errors,
     form_values,
     load_cases,
+    open_deadline_rows,
     state_label,
     subject_identifier,
     type_label,
@@ -51,14 +63,25 @@ def navigation() -> dict:
     except WorkflowError:  # a bad bearer token: draw the page as for a visitor
         user = None
     if user is None:
-        return {"nav": [("public.commitments", "信用承诺公示", "Published commitments")], "unread": 0}
+        return {"nav": [("public.commitments", "信用承诺公示", "Published commitments"),
+                        ("public.lists", "信用红黑名单", "Red and black lists")], "unread": 0}
     nav = []
     if can(user, Permission.CASE_CREATE):
         nav.append(("portal.index", "我的主体与案件", "My subjects & cases"))
         nav.append(("portal.commitments", "我的信用承诺", "My commitments"))
         nav.append(("deficiency.index", "容缺受理", "容缺 applications"))
+        nav.append(("portal.rights", "异议与名单", "Objections & listings"))
     if may_use_inbox(user):
         nav.append(("review.inbox", "待办案件", "Case inbox"))
+        nav.append(("review.provider_queue", "协查待办", "Verification requests"))
+    if can(user, Permission.INSPECT):
+        nav.append(("inspection.index", "现场核查", "On-site checks"))
+    if can(user, Permission.TRAIN):
+        nav.append(("training.index", "培训管理", "Training"))
+    if can(user, Permission.CASE_CREATE):
+        nav.append(("training.sessions", "信用修复培训", "Repair training"))
+    if can(user, Permission.MEDIATE):
+        nav.append(("mediation.console", "调解工作台", "Mediation console"))
     if can(user, Permission.ADMIN_USERS):
         nav.append(("admin.index", "系统管理", "Administration"))
     nav.append(("portal.notifications", "消息", "Messages"))
@@ -260,3 +283,68 @@ def commitments():
     flash(f"承诺书已生成，请阅读后签署：{case.reference} / Commitment drafted: read and sign it ({case.reference})",
           "success")
     return redirect(url_for("cases.show", case_id=case.id))
+
+
+# --- objections and listings --------------------------------------------------------------------
+
+@bp.get("/portal/objections-and-listings")
+@login_required
+def rights():
+    """The objections filed for the subjects one acts for and the listings (严重失信主体名单)
+    proposed against them, each with its running clocks; for a listing, when the statement period
+    closes (and the way to file a statement on the case page) or that it has closed."""
+    user = current_user()
+    _require_applicant(user)
+    runtime = current_runtime()
+    calendar = runtime.calendar()
+    today = runtime.today()
+    subjects = sorted(user.subjects, key=lambda s: s.id)
+    subject_ids = [s.id for s in subjects]
+    # visible_cases keeps the page to the user's own subjects even if subject_ids were wrong.
+    mine = visible_cases(user).where(Case.subject_id.in_(subject_ids))
+    objections = db.session.execute(load_cases(
+        mine.where(Case.case_type == "objection")
+        .join(ObjectionApplication, ObjectionApplication.case_id == Case.id)
+        .join(CreditRecord, CreditRecord.id == ObjectionApplication.record_id)
+        .add_columns(ObjectionApplication, CreditRecord)
+        .order_by(Case.id.desc())
+    )).all() if subject_ids else []
+    listings = db.session.execute(load_cases(
+        mine.where(Case.case_type == "blacklist")
+        .join(ListingCase, ListingCase.case_id == Case.id)
+        .add_columns(ListingCase)
+        .order_by(Case.id.desc())
+    )).all() if subject_ids else []
+    under_objection = db.session.execute(
+        select(CreditRecord)
+        .where(CreditRecord.subject_id.in_(subject_ids), CreditRecord.under_objection.is_(True))
+        .order_by(CreditRecord.subject_id, CreditRecord.id)
+    ).scalars().all() if subject_ids else []
+
+    def case_row(case: Case) -> dict:
+        return {"case": case, "state": state_label(case), "closed": case.closed_at is not None,
+                "deadlines": open_deadline_rows(case, runtime, calendar),
+                "suspended": any(d.status == "suspended" for d in case.deadlines)}
+
+    open_objection_for = {}
+    by_subject = {s.id: {"subject": s, "identifier": subject_identifier(s, user),
+                         "objections": [], "listings": []} for s in subjects}
+    for case, _application, record in objections:
+        by_subject[case.subject_id]["objections"].append({**case_row(case), "record": record})
+        if case.closed_at is None:
+            open_objection_for.setdefault(record.id, case)
+    for case, listing in listings:
+        period = statement_deadline(case)
+        statement_open = (case.state == ListingState.STATEMENT_PERIOD and not listing.statement_filed
+                          and period is not None and period.status == "open" and period.due_on is not None
+                          and today <= period.due_on)
+        # Once it has run (filed, expired, or past its last day) the period is reported as closed.
+        statement_closed_on = period.due_on if period is not None and not statement_open else None
+        by_subject[case.subject_id]["listings"].append({
+            **case_row(case), "listing": listing, "statement_open": statement_open,
+            "statement_due": period.due_on if statement_open else None,
+            "statement_closed_on": statement_closed_on,
+        })
+    flagged = [{"record": r, "subject": by_subject[r.subject_id]["subject"],
+                "case": open_objection_for.get(r.id)} for r in under_objection]
+    return render_template("portal/rights.html", subjects=list(by_subject.values()), under_objection=flagged)

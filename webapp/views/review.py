@@ -8,14 +8,24 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from sqlalchemy import func, or_, select
 
-from models import Case, Deadline, Department, Role, Subject, db
+from models import Case, Deadline, Department, ObjectionApplication, Role, Subject, db
 from models.permissions import Actor, visible_cases
 from workflows.base import all_case_types
 from workflows.errors import Forbidden
 
 from ..auth import current_user, login_required
 from ..runtime import current_runtime
-from .cases import case_time_left, deadline_label, load_cases, state_label, subject_identifier, type_label
+from workflows.deadlines import time_left_status
+
+from .cases import (
+    case_time_left,
+    deadline_label,
+    load_cases,
+    state_label,
+    subject_identifier,
+    type_label,
+    working_days_left,
+)
 
 bp = Blueprint("review", __name__)
 
@@ -23,6 +33,8 @@ bp = Blueprint("review", __name__)
 INBOX_ROLES = {Role.REVIEWER, Role.ADMIN, Role.AUDITOR}
 STATUS_ORDER = ("overdue", "at_risk", "on_track", "suspended", "none")
 LIMIT = 500
+#: Case types whose department clocks make up the provider work queue (协查待办).
+PROVIDER_QUEUE_TYPES = ("objection", "blacklist", "record_withdrawal")
 
 
 def may_use_inbox(user: Actor) -> bool:
@@ -86,3 +98,43 @@ def inbox():
         case_types=case_types, states=states, departments=departments, truncated=len(cases) >= LIMIT,
         now=runtime.clock.now(),
     )
+
+
+@bp.get("/review/provider-queue")
+@login_required
+def provider_queue():
+    """协查待办: every running clock a department must meet on objections, listings and record
+    withdrawals, earliest last day first (so the overdue ones lead). A department's reviewer sees
+    the clocks of its own department's cases and of objections sent to it for verification;
+    administrators and auditors see them all."""
+    user = current_user()
+    if not may_use_inbox(user):
+        raise Forbidden("协查待办仅供审核人员使用 / The verification queue is for reviewing staff")
+    runtime = current_runtime()
+    query = (
+        visible_cases(user)
+        .join(Deadline, Deadline.case_id == Case.id)
+        .outerjoin(ObjectionApplication, ObjectionApplication.case_id == Case.id)
+        .where(Case.case_type.in_(PROVIDER_QUEUE_TYPES), Deadline.status == "open",
+               Deadline.responsible == "department")
+        .add_columns(Deadline, ObjectionApplication.provider_department_id)
+    )
+    if user.role == Role.REVIEWER:
+        query = query.where(or_(Case.department_id == user.department_id,
+                                ObjectionApplication.provider_department_id == user.department_id))
+    query = query.order_by(Deadline.due_on, Deadline.due_at, Deadline.id).limit(LIMIT + 1)
+    found = db.session.execute(load_cases(query)).all()
+    departments = {d.id: d for d in db.session.execute(select(Department)).scalars()}
+    calendar = runtime.calendar()
+    now, today = runtime.clock.now(), runtime.today()
+    rows = []
+    for case, deadline, provider_id in found[:LIMIT]:
+        rows.append({
+            "case": case, "deadline": deadline, "type": type_label(case), "state": state_label(case),
+            "identifier": subject_identifier(case.subject, user), "label": deadline_label(deadline),
+            "department": case.department, "provider": departments.get(provider_id) if provider_id else None,
+            "time_left": time_left_status(deadline, now, calendar),
+            "days_left": working_days_left(calendar, today, deadline.due_on),
+            "escalated": deadline.escalated_at is not None,
+        })
+    return render_template("review/provider_queue.html", rows=rows, truncated=len(found) > LIMIT, now=now)
