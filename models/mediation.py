@@ -106,7 +106,7 @@ class MediationParty(Base):
 
 class MediationMediator(Base):
     __tablename__ = "mediation_mediators"
-    __table_args__ = (UniqueConstraint("case_id", "user_id", name="once"),)
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.case_id", ondelete="CASCADE"),
@@ -122,7 +122,7 @@ class MediationSession(Base):
     """One 调解笔录: when, who took part, what each side said, what was proposed."""
 
     __tablename__ = "mediation_sessions"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="case_seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.case_id", ondelete="CASCADE"),
@@ -148,7 +148,7 @@ class MediationObligation(Base):
 
     __tablename__ = "mediation_obligations"
     __table_args__ = (
-        UniqueConstraint("case_id", "seq", name="case_seq"),
+        UniqueConstraint("case_id", "seq"),
         CheckConstraint("obligor IN ('applicant','respondent')", name="obligor_known"),
         CheckConstraint("amount IS NULL OR amount >= 0", name="amount_nonnegative"),
         CheckConstraint("status IN ('pending','performed','not_performed')", name="status_known"),
@@ -180,7 +180,7 @@ class MediationSignature(Base):
     __table_args__ = (
         CheckConstraint("signer IN ('applicant','respondent','mediator','seal')", name="signer_known"),
         CheckConstraint("signer <> 'mediator' OR mediator_user_id IS NOT NULL", name="mediator_named"),
-        UniqueConstraint("case_id", "signer", "mediator_user_id", name="once"),
+        UniqueConstraint("case_id", "signer", "mediator_user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -55,7 +55,7 @@ class OnsiteInspector(Base):
     """One assigned inspector; `signed_at` is that inspector's own signature of the on-site record."""
 
     __tablename__ = "onsite_inspectors"
-    __table_args__ = (UniqueConstraint("case_id", "user_id", name="case_user"),)
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("onsite_verifications.case_id", ondelete="CASCADE"), index=True)

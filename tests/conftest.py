@@ -70,14 +70,22 @@ _postgres_schema_fresh = False
 def app(app_config):
     global _postgres_schema_fresh
     app = create_app(app_config)
-    with app.app_context():
-        if POSTGRES_URL and not _postgres_schema_fresh:
-            # Once per run: the shared database may hold tables of an older schema.
-            db.drop_all()
-            _postgres_schema_fresh = True
-        db.create_all()
-    if POSTGRES_URL:
-        _truncate_all(app)
+    try:
+        with app.app_context():
+            if POSTGRES_URL and not _postgres_schema_fresh:
+                # Once per run: the shared database may hold tables of an older schema.
+                db.drop_all()
+                _postgres_schema_fresh = True
+            db.create_all()
+        if POSTGRES_URL:
+            _truncate_all(app)
+    except Exception:
+        # A schema that cannot be created must fail this test alone, not leak its connection
+        # and exhaust the server for every test after it.
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        raise
     yield app
     with app.app_context():
         db.session.remove()
