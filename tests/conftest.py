@@ -73,8 +73,11 @@ def app(app_config):
     try:
         with app.app_context():
             if POSTGRES_URL and not _postgres_schema_fresh:
-                # Once per run: the shared database may hold tables of an older schema.
-                db.drop_all()
+                # Once per run: the shared database may hold tables of an older (or newer) schema
+                # that this checkout's metadata does not know, so drop the whole schema.
+                with db.engine.begin() as conn:
+                    conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                    conn.execute(text("CREATE SCHEMA public"))
                 _postgres_schema_fresh = True
             db.create_all()
         if POSTGRES_URL:
