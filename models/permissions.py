@@ -30,9 +30,12 @@ class Permission(enum.StrEnum):
     SUBJECT_CREATE = "subject:create"
     RECORD_CREATE = "record:create"
     LEDGER_AUDIT = "ledger:audit"
+    REPORT_VIEW = "report:view"            #: supervision reports; a department sees its own rows (report_department_scope)
+    SPOT_CHECK_DRAW = "report:draw-sample"  #: draw a 双随机 spot-check sample for a department's inspection plan
     ADMIN_CALENDAR = "admin:calendar"
     ADMIN_CLOCK = "admin:clock"
     ADMIN_USERS = "admin:users"
+    ADMIN_CATALOGUE = "admin:catalogue"    #: edit scoring schemes' item catalogues (DOMAIN.md §8.1 §21)
 
 
 @dataclass(frozen=True)
@@ -154,9 +157,24 @@ def can(user: Actor, permission: Permission | str, case: Case | None = None) -> 
             return role in (Role.ADMIN, Role.REVIEWER)
         case Permission.LEDGER_AUDIT:
             return role in (Role.ADMIN, Role.AUDITOR)
+        case Permission.REPORT_VIEW:
+            return role in (Role.ADMIN, Role.AUDITOR) or (
+                role in (Role.REVIEWER, Role.PROVIDER) and user.department_id is not None)
+        case Permission.SPOT_CHECK_DRAW:
+            return role in (Role.ADMIN, Role.REVIEWER)
+        case Permission.ADMIN_CATALOGUE:
+            return role == Role.ADMIN
         case Permission.ADMIN_CALENDAR | Permission.ADMIN_CLOCK | Permission.ADMIN_USERS:
             return role == Role.ADMIN
     return False
+
+
+def report_department_scope(user: Actor) -> int | None:
+    """Whose rows a report shows: None for every department (administrators, auditors, the credit
+    center's own staff), else the id of the user's department. Ask `can(REPORT_VIEW)` first."""
+    if isinstance(user, SystemActor) or user.role in (Role.ADMIN, Role.AUDITOR) or is_credit_center_staff(user):
+        return None
+    return user.department_id
 
 
 def visible_cases(user: Actor) -> Select[tuple[Case]]:

@@ -75,6 +75,9 @@ class Subject(Base):
         String(18), unique=True, comment="居民身份证号码 (GB 11643), natural persons only; always masked on display"
     )
     legal_representative: Mapped[str | None] = mapped_column(String(120))
+    legal_rep_subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subjects.id"), comment="The legal representative's own (natural person) subject: 联奖联罚, WD-Score §6"
+    )
     address: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime | None]
 
@@ -134,6 +137,9 @@ class CreditRecord(Base):
         String(80), default="", comment="Scoring category (the annex's 分项) used for repeat detection"
     )
     document_no: Mapped[str | None] = mapped_column(String(120), comment="决定书文号")
+    published_on: Mapped[date | None] = mapped_column(
+        Date, comment="双公示: the day the decision was published online (due within 7 WD of decided_on, §9.1)"
+    )
     decided_on: Mapped[date] = mapped_column(Date, comment="认定之日: starts publicity and validity")
     act_ended_on: Mapped[date | None] = mapped_column(
         Date, comment="End of the dishonest act: the 5-year disclosure cap runs from here (SD-Cond §38)"
@@ -158,6 +164,9 @@ class CreditRecord(Base):
         Date, comment="No new repair application before this date (after a revoked repair)"
     )
     under_objection: Mapped[bool] = mapped_column(Boolean, default=False, comment="异议处理中: labelled from acceptance until the decision")
+    item_code: Mapped[str | None] = mapped_column(
+        String(40), index=True, comment="The scoring catalogue row (CatalogueItem.code) this item was recorded under"
+    )
     created_at: Mapped[datetime | None]
 
     subject: Mapped[Subject] = relationship(back_populates="records")

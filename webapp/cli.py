@@ -37,6 +37,8 @@ def main() -> None:
 def register_cli(app: Flask) -> None:
     for command in (init_db, seed_demo_command, serve, sweep_command, simulate, verify_ledger, users, calendar):
         app.cli.add_command(command)
+    app.cli.add_command(scores)
+    app.cli.add_command(catalogue)
 
 
 def ensure_schema() -> None:
@@ -111,8 +113,23 @@ def run_sweep_once(app: Flask) -> dict:
         runtime = current_runtime()
         result = sweep(db.session, runtime, commit=commit)
         relayed = relay_pending(db.session, runtime.clock.now())
+        scores = recompute_scores_once(runtime, result.errors)  # stored scores follow the day's changes
         return {"fired": result.fired, "claimed": result.claimed, "reminders": result.reminders,
-                "escalations": result.escalations, "relayed": relayed, "errors": result.errors}
+                "escalations": result.escalations, "relayed": relayed, "errors": result.errors, "scores": scores}
+
+
+def recompute_scores_once(runtime, errors: list[str], mode: str = "incremental") -> dict:
+    """Recompute stored scores in a transaction of their own (workflows.score_recompute)."""
+    from workflows.score_recompute import recompute
+
+    try:
+        stats = recompute(db.session, runtime, mode=mode)
+        commit()
+    except Exception as exc:  # noqa: BLE001 - the sweep is committed; the next run retries the scores
+        db.session.rollback()
+        errors.append(f"score recompute: {exc}")
+        return {}
+    return stats.as_dict()
 
 
 def _sweeper_loop(app: Flask, interval: int, stop: threading.Event) -> None:
@@ -265,3 +282,39 @@ def calendar_show(year: int) -> None:
     click.echo("调休上班 / make-up working days: " + ", ".join(summary["makeup_workdays"]))
 
 
+@click.group("scores")
+def scores() -> None:
+    """Stored scores and their snapshots."""
+
+
+@scores.command("recompute")
+@click.option("--full", is_flag=True, help="Every subject (default: the changed ones and today's expiries)")
+@with_appcontext
+def scores_recompute(full: bool) -> None:
+    """Recompute stored scores set-based and write snapshots where a score or grade changed."""
+    ensure_schema()
+    errors: list[str] = []
+    stats = recompute_scores_once(current_runtime(), errors, mode="full" if full else "incremental")
+    for error in errors:
+        raise click.ClickException(error)
+    click.echo("积分重算 / scores recomputed ({mode}, {as_of}): 主体 subjects={subjects} 变更 changed={changed} "
+               "快照 snapshots={snapshots} 用时 {seconds}s".format(**stats))
+
+
+@click.group("catalogue")
+def catalogue() -> None:
+    """Scoring schemes and their item catalogues (DOMAIN.md §8)."""
+
+
+@catalogue.command("load")
+@with_appcontext
+def catalogue_load() -> None:
+    """Load the shipped schemes and catalogues (idempotent: existing rows and edits are kept)."""
+    from workflows.catalogue import load_builtin_schemes
+
+    ensure_schema()
+    result = load_builtin_schemes(db.session, now=current_runtime().clock.now())
+    commit()
+    for key, counts in result.items():
+        click.echo(f"{key}: 方案{'新建' if counts['scheme'] else '已存在'}，新增事项 {counts['items']} 条 / "
+                   f"scheme {'created' if counts['scheme'] else 'kept'}, {counts['items']} items added")

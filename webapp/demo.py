@@ -99,5 +99,12 @@ def seed_demo(runtime) -> dict:
            "administrative_penalty", "文市监罚〔2026〕102号")
     record(person, "占道经营行政处罚（较重罚款）", "general", date(2026, 3, 2), enforcement, -20,
            "administrative_penalty", "文综执罚〔2026〕31号")
+    # 双公示 (DOMAIN §9.1): record 1 online 2026-01-20, within 7 WD (S1); record 2 on 08-21, two WD late.
+    published = {"文综执罚〔2026〕12号": date(2026, 1, 20), "文市监罚〔2026〕88号": date(2026, 8, 21)}
+    for row in session.execute(db.select(CreditRecord).where(CreditRecord.document_no.in_(list(published)))).scalars():
+        row.published_on = published[row.document_no]
     session.flush()
+    from workflows.catalogue import load_builtin_schemes  # the scoring schemes and catalogues (DOMAIN.md §8)
+
+    load_builtin_schemes(session, now=now)
     return {"created": True, "users": [u[0] for u in USERS], "password": DEMO_PASSWORD}

@@ -249,6 +249,10 @@ def decide(decision: str):
             record.status = RecordStatus.REPAIRED
             record.repaired_on = ctx.today
             record.repair_case_id = ctx.case.id
+            from .scoring import apply_repair  # §3.8: what stays in the score (e.g. 失信被执行人 D → −50 for 2 Y)
+
+            apply_repair(ctx.session, record, ctx.today, calendar=ctx.calendar, repair_case_id=ctx.case.id,
+                         remove_deduction=bool(ctx.rules["repair.remove_district_deduction_on_national_repair"]))
             blacklist.repair_approved(ctx, record)
 
     return effect
@@ -287,6 +291,9 @@ def revoke_repair(ctx) -> None:
     record.status = RecordStatus.ACTIVE
     record.repaired_on = None
     record.repair_case_id = None
+    from .scoring import revoke_repair_replacement  # the repair's replacement item leaves the score again
+
+    revoke_repair_replacement(ctx.session, record)
     if ctx.rules["repair.restart_min_period_on_revocation"]:
         record.publicity_restarted_on = ctx.today
     bar_last_day, _ = ctx.calendar.expiry(ctx.today, int(ctx.rules["repair.reapply_bar_years"]), "year")

@@ -76,6 +76,19 @@ DEFAULT_BLACKLIST_CRITERIA: dict[str, dict[str, str]] = {
     },
 }
 
+#: 信用分级分类监管 (DOMAIN §9.2): supervision classes with the spot-check ratio range of the 林甸
+#: example (sourced-example) and the ratio a draw uses (assumed: the top of each range).
+DEFAULT_SUPERVISION_CLASSES: dict[str, dict[str, Any]] = {
+    "A": {"name_zh": "低风险", "name_en": "Low risk", "ratio_min": 0.0, "ratio_max": 0.05, "ratio": 0.05,
+          "frequency_zh": "一年不超过1次", "frequency_en": "less than once a year"},
+    "B": {"name_zh": "一般风险", "name_en": "Average risk", "ratio_min": 0.05, "ratio_max": 0.20, "ratio": 0.20,
+          "frequency_zh": "一年1次", "frequency_en": "once a year"},
+    "C": {"name_zh": "较高风险", "name_en": "Higher risk", "ratio_min": 0.21, "ratio_max": 0.60, "ratio": 0.60,
+          "frequency_zh": "一年不超过2次", "frequency_en": "up to twice a year"},
+    "D": {"name_zh": "高风险", "name_en": "High risk", "ratio_min": 0.61, "ratio_max": 1.0, "ratio": 1.0,
+          "frequency_zh": "根据需要", "frequency_en": "as needed"},
+}
+
 DEFAULTS: dict[str, Any] = {
     "calendar.deem_nonworking_receipt_next_wd": True,      # C6
     "calendar.rest_day_rollover_for_party_deadlines": True,  # C3
@@ -118,6 +131,7 @@ DEFAULTS: dict[str, Any] = {
     "uploads.max_bytes": 10 * 1024 * 1024,
     "uploads.allowed_types": ["application/pdf", "image/png", "image/jpeg"],
     "score.base": 1000,
+    "score.scheme": "wendeng",                             # §12: default scheme (workflows/data/schemes/<key>.json)
     "blacklist.statement_wd": 5,                           # §5.5: statement/objection period after the notice
     "blacklist.objection_answer_wd": 7,                    # §5.5: answer to a statement, assumed
     "blacklist.publish_wd": 7,                             # §5.5: publication after the decision, assumed
@@ -143,6 +157,17 @@ DEFAULTS: dict[str, Any] = {
     "training.enrolment_close_wd": 1,                      # §4.1: enrolment closes 1 WD before the session, assumed
     "training.certificate_wd": 3,                          # §4.1: certificate within 3 WD of the session, assumed
     "training.certificate_valid_m": 12,                    # §4.1, §12: certificate valid 12 M for repair use, assumed
+    # Reports (workflows/reports.py): 双公示 timeliness (§9.1), supervision classes (§9.2), case SLA.
+    "shuanggongshi.publish_wd": 7,                         # §9.1: online within 7 WD of the decision (Shuang)
+    "shuanggongshi.record_kinds": ["dishonesty"],          # penalty decisions; licences are not held as records yet
+    "shuanggongshi.include_natural_persons": False,        # SD-Cond §20: a person's info is not published
+    "shuanggongshi.target_on_time_rate": 0.98,             # §9.1: seed 004, ≥98%
+    "shuanggongshi.target_late_rate": 0.05,                # §9.1: seed 004, late rate ≤5%
+    "supervision.ratio_table": DEFAULT_SUPERVISION_CLASSES,  # §9.2, §12
+    "supervision.class_by_grade": {"AAA": "A", "AA": "A", "A": "A", "B": "B", "C": "C", "D": "D"},  # §9.2, assumed
+    "supervision.subject_kinds": ["legal_person", "other_org"],  # §9.2: enterprises are classed, not persons
+    "reports.sla_responsible": ["window", "department", "mediator", "trainer", "inspector"],  # office clocks only
+    "reports.max_subjects": 20000,                         # grades computed per request at most; beyond: the score store
 }
 
 

@@ -1,16 +1,12 @@
 """The `sweep-deadlines` flow, run for real against a Prefect test server.
 
-This is the one module that uses `prefect_test_harness` (a server subprocess: 7 s warm, 21 s
-cold, STACK.md), in one session-scoped fixture. The flow builds its own app from the environment
+The Prefect server is the session's one harness (tests/flows/conftest.py). The flow builds its own app from the environment
 (DATABASE_URL, CREDITDESK_CLOCK) exactly as a deployment does; the test moves both its own fixed
 clock and CREDITDESK_CLOCK, so the flow sees the time the test sees.
 """
 from __future__ import annotations
 
 import io
-import os
-import tempfile
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,27 +16,9 @@ from models import Case, CaseEvent, Deadline, DeadlineReminder, InboxMessage, Ou
 from workflows import deadlines as deadline_rules
 from workflows.clock import BEIJING
 
-# Prefect reads its settings when imported: its home in a throwaway folder, no telemetry.
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="creditdesk-test-prefect-")
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ["DO_NOT_TRACK"] = "1"
-
 pytestmark = pytest.mark.prefect
 
 SUBMIT = {"statement": "罚款已缴纳，违法建设已拆除", "signer_name": "李某", "commitment_accepted": True}
-
-
-@pytest.fixture(scope="session")
-def prefect_server():
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    started = time.monotonic()
-    # Without the heartbeat thread a synchronous flow run takes ~0.2 s instead of ~1 s.
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        with prefect_test_harness(server_startup_timeout=90):
-            print(f"\nPrefect test harness ready in {time.monotonic() - started:.1f} s")
-            yield
 
 
 @pytest.fixture

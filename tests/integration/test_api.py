@@ -222,7 +222,8 @@ def test_other_applicants_case_is_404_and_wrong_role_403(api, app, demo):
     assert forbidden.status_code == 403 and forbidden.get_json()["error"] == "forbidden"
     assert api.as_user("enterprise").post("/api/v1/cases", json={
         "case_type": "credit_repair", "subject_id": 3, "data": {"record_id": 4}}).status_code == 403
-    assert api.as_user("enterprise").get("/api/v1/subjects/3/records").status_code == 404
+    # Another subject's records: refused and logged (授权查询, tests/integration/test_authorised_queries.py).
+    assert api.as_user("enterprise").get("/api/v1/subjects/3/records").status_code == 403
 
 
 def test_invalid_action_input_is_422(api, app, demo):

@@ -25,7 +25,8 @@ def test_worse_grade():
 def test_a_direct_grade_caps_the_grade_while_it_counts():
     records = [item(points=-5, direct_grade="B")]
     inside = score_at(records, date(2026, 6, 1))
-    assert (inside.score, inside.grade, inside.direct_grade, inside.grade_label_zh) == (995, "B", "B", "较诚信")
+    # While the direct grade counts the score is at most the grade's floor (WD-Score §18(7)).
+    assert (inside.score, inside.grade, inside.direct_grade, inside.grade_label_zh) == (850, "B", "B", "较诚信")
     after = score_at(records, date(2028, 3, 1))
     assert (after.score, after.grade, after.direct_grade) == (1000, "A", None)
 

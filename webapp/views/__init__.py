@@ -24,6 +24,10 @@ def register_blueprints(app: Flask) -> None:
     from . import mediation; app.register_blueprint(mediation.bp)  # noqa: E702 (one line: several helpers add blueprints here)
     from . import training; training.register(app)  # noqa: E702 (one line: pages and its /api/v1/training twin)
     from . import inspection; app.register_blueprint(inspection.bp)  # noqa: E702 (before api.bp: adds an operation to it)
+    from . import public_subjects; app.register_blueprint(public_subjects.bp)  # noqa: E702 (one line: several helpers add blueprints here)
+    from . import information_access, information_api; app.register_blueprint(information_access.bp)  # noqa: E702,F401 (before api.bp: information_api adds operations to it)
+    from . import reports; app.register_blueprint(reports.bp)  # noqa: E702 (before api.bp: adds operations to it)
+    from . import catalogue; app.register_blueprint(catalogue.bp)  # noqa: E702 (before api.bp: adds operations to it)
     app.register_blueprint(api.bp)
     from .. import csrf
 

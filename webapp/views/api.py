@@ -27,6 +27,7 @@ from workflows.sweep import sweep
 from ..auth import authenticate, issue_token, require_api_user
 from ..runtime import current_runtime
 from .common import case_for, case_payload, commit, record_payload, save_upload, subject_for, subject_payload
+from .information_access import query_subject
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPERATIONS: list[dict] = []
@@ -228,9 +229,11 @@ def subject_get(subject_id: int):
 @operation("/subjects/<int:subject_id>/records", "GET", "A subject's credit records", tag="subjects")
 def records_list(subject_id: int):
     user = require_api_user()
-    subject = subject_for(user, subject_id)
+    subject = query_subject(user, subject_id, "records")  # 授权查询 / 政务共享: decided and logged
     runtime = current_runtime()
-    return jsonify({"records": [record_payload(r, runtime) for r in subject.records]})
+    response = jsonify({"records": [record_payload(r, runtime) for r in subject.records]})
+    commit()  # the access-log row commits with the answer it describes
+    return response
 
 
 @operation("/subjects/<int:subject_id>/records", "POST", "Add a credit record to a subject",
@@ -267,19 +270,56 @@ def records_create(subject_id: int):
 
 class ScoreQuery(Schema):
     at = fields.Date(load_default=None, error_messages={"invalid": "日期格式应为 YYYY-MM-DD / use YYYY-MM-DD"})
+    purpose = fields.String(load_default="", metadata={"description": "查询用途: required of staff for a natural person (政务共享)"})
 
 
 @operation("/subjects/<int:subject_id>/score", "GET", "Score and grade at a date (文登 district scheme)",
            query=ScoreQuery, tag="subjects")
 def subject_score(subject_id: int):
     user = require_api_user()
-    subject = subject_for(user, subject_id)
+    subject = query_subject(user, subject_id, "score")  # 授权查询 / 政务共享: decided and logged
     q = load(ScoreQuery, request.args.to_dict())
     at = q["at"] or current_runtime().today()
     result = score_at(subject.records, at, base=int(current_runtime().rules["score.base"]))
-    return jsonify({"subject_id": subject.id, "at": at.isoformat(), "base": result.base, "score": result.score,
-                    "grade": result.grade, "grade_label_zh": result.grade_label_zh, "direct_grade": result.direct_grade,
-                    "items": result.items})
+    response = jsonify({"subject_id": subject.id, "at": at.isoformat(), "base": result.base, "score": result.score,
+                        "grade": result.grade, "grade_display": result.grade_display, "grade_label_zh": result.grade_label_zh,
+                        "direct_grade": result.direct_grade, "items": result.items})
+    commit()  # the access-log row commits with the answer it describes
+    return response
+
+
+class SnapshotQuery(Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    purpose = fields.String(load_default="", metadata={"description": "查询用途: required of staff for a natural person (政务共享)"})
+
+
+@operation("/subjects/<int:subject_id>/score/snapshots", "GET",
+           "Stored score and its immutable snapshots with reasons, newest first", query=SnapshotQuery, tag="subjects")
+def subject_score_snapshots(subject_id: int):
+    """Written by the set-based recomputation whenever the score or grade changed (DOMAIN.md §8.4.5).
+    The same access rules (and access log) as the score itself."""
+    from models import SubjectScore
+    from workflows.score_recompute import snapshot_history
+
+    user = require_api_user()
+    q = load(SnapshotQuery, request.args.to_dict())
+    subject = query_subject(user, subject_id, "score")
+    current = db.session.get(SubjectScore, subject.id)
+    response = jsonify({
+        "subject_id": subject.id,
+        "current": None if current is None else {
+            "scheme": current.scheme, "score": current.score, "grade": current.grade,
+            "grade_label": current.grade_label, "direct_grade": current.direct_grade, "as_of": current.as_of.isoformat(),
+            "computed_at": current.computed_at.isoformat(), "version": current.version},
+        "snapshots": [{
+            "id": snap.id, "scheme": snap.scheme, "as_of": snap.as_of.isoformat(), "score": snap.score,
+            "grade": snap.grade, "grade_label": snap.grade_label, "direct_grade": snap.direct_grade,
+            "previous_score": snap.previous_score, "previous_grade": snap.previous_grade,
+            "previous_label": snap.previous_label, "reasons": snap.reasons, "created_at": snap.created_at.isoformat(),
+        } for snap in snapshot_history(db.session, subject.id, q["limit"])],
+    })
+    commit()  # the access-log row commits with the answer it describes
+    return response
 
 
 # --- cases ------------------------------------------------------------------------------------

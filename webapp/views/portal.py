@@ -64,13 +64,15 @@ def navigation() -> dict:
         user = None
     if user is None:
         return {"nav": [("public.commitments", "信用承诺公示", "Published commitments"),
-                        ("public.lists", "信用红黑名单", "Red and black lists")], "unread": 0}
+                        ("public.lists", "信用红黑名单", "Red and black lists"),
+                        ("public_subjects.search", "企业信用查询", "Credit search")], "unread": 0}
     nav = []
     if can(user, Permission.CASE_CREATE):
         nav.append(("portal.index", "我的主体与案件", "My subjects & cases"))
         nav.append(("portal.commitments", "我的信用承诺", "My commitments"))
         nav.append(("deficiency.index", "容缺受理", "容缺 applications"))
         nav.append(("portal.rights", "异议与名单", "Objections & listings"))
+        nav.append(("access.authorisations", "授权查询", "Query authorisations"))
     if may_use_inbox(user):
         nav.append(("review.inbox", "待办案件", "Case inbox"))
         nav.append(("review.provider_queue", "协查待办", "Verification requests"))
@@ -82,8 +84,12 @@ def navigation() -> dict:
         nav.append(("training.sessions", "信用修复培训", "Repair training"))
     if can(user, Permission.MEDIATE):
         nav.append(("mediation.console", "调解工作台", "Mediation console"))
+    if can(user, Permission.REPORT_VIEW):
+        nav.append(("reports.index", "监管报表", "Reports"))
     if can(user, Permission.ADMIN_USERS):
         nav.append(("admin.index", "系统管理", "Administration"))
+    if can(user, Permission.LEDGER_AUDIT):
+        nav.append(("access.access_log", "查询日志", "Access log"))
     nav.append(("portal.notifications", "消息", "Messages"))
     unread = db.session.execute(
         select(func.count(InboxMessage.id)).where(InboxMessage.user_id == user.id, InboxMessage.read_at.is_(None))

@@ -1,0 +1,324 @@
+"""Set-based score recomputation (workflows.score_recompute) against the one-subject semantics.
+
+Every stored score, grade and direct grade is compared with `workflows.scoring.score_at` (the
+one-subject engine, which applies bonus freeze and floor) and with the reference below, written
+from the rule set every part of issue 6 shares (DOMAIN.md §8.1, §8.4): active items on t, the worst
+direct grade, bonus freeze under a direct grade, the direct grade's floor, the worse of the two
+grades. The D sub-label follows the grade stored before the drop (checked against the sequence of
+stored grades; score_at derives it from the item history instead, which agrees when every change
+day is recomputed, as in S15).
+"""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text, update
+
+from models import (AppSetting, CreditRecord, ScoreDirty, ScoreSnapshot, Subject, SubjectScore, db)
+from webapp.views.common import commit
+from workflows.clock import BEIJING
+from workflows.records import is_active_on
+from workflows.score_recompute import DEFAULT_DIRECT_GRADE_FLOORS, DEFAULT_D_LABELS, recompute
+from workflows.scoring import grade_for, score_at, worse_grade
+
+
+def reference(records, at: date, base: int = 1000) -> tuple[int, str, str | None]:
+    active = [r for r in records if (r.points or r.direct_grade) and is_active_on(r, at)
+              and not (r.item_code or "").startswith("HB-")]  # another scheme's item
+    direct = None
+    for r in active:
+        if r.direct_grade:
+            direct = worse_grade(direct, r.direct_grade) if direct else r.direct_grade
+    score = base + sum(r.points for r in active if r.points < 0 or direct is None)
+    if direct:
+        score = min(score, DEFAULT_DIRECT_GRADE_FLOORS[direct])
+    grade = grade_for(score)[0]
+    return score, (worse_grade(grade, direct) if direct else grade), direct
+
+
+def expected_label(grade: str, previous: tuple[str, str] | None) -> str:
+    if grade != "D":
+        return grade
+    if previous is None:
+        return "D"
+    prev_grade, prev_label = previous
+    return prev_label if prev_grade == "D" else DEFAULT_D_LABELS[prev_grade]
+
+
+def at_day(clock, day: date) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 9, tzinfo=BEIJING))
+
+
+def add_subject(n: int, person: bool = False) -> Subject:
+    subject = Subject(kind="natural_person" if person else "legal_person", name=f"测试主体{n}",
+                      id_number=f"37108219900101{n:04d}" if person else None,
+                      uscc=None if person else f"91371000MA{n:08d}")
+    db.session.add(subject)
+    db.session.flush()
+    return subject
+
+
+def add_record(subject: Subject, decided_on: date, points: int, valid_until: date | None, *,
+               direct_grade: str | None = None, status: str = "active", repaired_on: date | None = None,
+               title: str = "测试记录", item_code: str | None = None) -> CreditRecord:
+    record = CreditRecord(subject_id=subject.id, kind="positive" if points > 0 else "dishonesty",
+                          severity=None if points > 0 else "general", title=title, category="c",
+                          decided_on=decided_on, points=points, valid_until=valid_until,
+                          direct_grade=direct_grade, status=status, repaired_on=repaired_on, item_code=item_code)
+    db.session.add(record)
+    return record
+
+
+def stored() -> dict[int, SubjectScore]:
+    return {row.subject_id: row for row in db.session.execute(select(SubjectScore)).scalars()}
+
+
+def random_world(rng: random.Random, subjects: int = 40, items: int = 400) -> list[Subject]:
+    people = [add_subject(1000 + n, person=n % 3 == 0) for n in range(subjects)]
+    start = date(2025, 1, 1)
+    for _ in range(items):
+        subject = rng.choice(people)
+        decided = start + timedelta(days=rng.randrange(0, 900))
+        points = rng.choice([-100, -60, -40, -20, -10, -5, -3, 0, 3, 5, 10, 20, 40])
+        valid_until = None if rng.random() < 0.1 else decided + timedelta(days=rng.choice([0, 30, 365, 730, 1825]))
+        direct = rng.choice(["B", "C", "D"]) if rng.random() < 0.12 else None
+        status, repaired_on = "active", None
+        roll = rng.random()
+        if roll < 0.1:
+            status, repaired_on = "repaired", decided + timedelta(days=rng.randrange(0, 400))
+        elif roll < 0.15:
+            status = "revoked"
+        code = "HB-TEST" if rng.random() < 0.05 else None  # 海贝分 items do not count in the district score
+        add_record(subject, decided, points, valid_until, direct_grade=direct, status=status, repaired_on=repaired_on,
+                   item_code=code)
+    db.session.flush()
+    return people
+
+
+def check_against_reference(people, at: date, previous: dict[int, tuple[str, str]]) -> None:
+    rows = stored()
+    for subject in people:
+        records = db.session.execute(select(CreditRecord).where(CreditRecord.subject_id == subject.id)).scalars().all()
+        score, grade, direct = reference(records, at)
+        row = rows[subject.id]
+        assert (row.score, row.grade, row.direct_grade) == (score, grade, direct), (subject.id, at)
+        assert row.grade_label == expected_label(grade, previous.get(subject.id)), (subject.id, at)
+        single = score_at(records, at)
+        assert (single.score, single.grade, single.direct_grade) == (score, grade, direct), (subject.id, at)
+        previous[subject.id] = (row.grade, row.grade_label)
+
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_set_based_equals_the_one_subject_rules_on_random_items(ctx, runtime, clock, mode):
+    rng = random.Random(6)
+    people = random_world(rng)
+    commit()
+    days = sorted({date(2025, 1, 1) + timedelta(days=rng.randrange(0, 1300)) for _ in range(14)})
+    previous: dict[int, tuple[str, str]] = {}
+    # The first run stores everyone (a full one); then either full runs or incremental runs on
+    # irregular dates, which must find every item that began, ended or was repaired in between.
+    at_day(clock, days[0])
+    recompute(db.session, runtime, mode="full")
+    commit()
+    check_against_reference(people, days[0], previous)
+    seen_direct = seen_freeze = seen_floor = False
+    for day in days[1:]:
+        at_day(clock, day)
+        stats = recompute(db.session, runtime, mode=mode)
+        commit()
+        assert stats.as_of == day
+        check_against_reference(people, day, previous)
+        for snap in db.session.execute(select(ScoreSnapshot).where(ScoreSnapshot.as_of == day)).scalars():
+            seen_direct |= snap.direct_grade is not None
+            seen_freeze |= snap.reasons["bonus_frozen"]
+            seen_floor |= snap.reasons["floor_applied"]
+    assert seen_direct and seen_freeze and seen_floor  # the random world exercises every rule
+
+
+def test_snapshots_only_on_change_with_reasons(ctx, runtime, clock):
+    subject = add_subject(1)
+    add_record(subject, date(2026, 1, 5), -20, date(2027, 1, 5), title="较重罚款")
+    bonus = add_record(subject, date(2026, 2, 1), 10, date(2027, 2, 1), title="无偿献血")
+    commit()
+    at_day(clock, date(2026, 3, 1))
+    first = recompute(db.session, runtime, mode="incremental")
+    commit()
+    assert (first.dirty, first.changed, first.snapshots) == (1, 1, 1)
+    again = recompute(db.session, runtime, mode="full")
+    commit()
+    assert (again.changed, again.snapshots) == (0, 0)  # same value: nothing written
+
+    listed = add_record(subject, date(2026, 3, 1), 0, date(2031, 3, 1), direct_grade="D", title="失信被执行人")
+    commit()
+    recompute(db.session, runtime)
+    commit()
+    snaps = db.session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == subject.id)
+                               .order_by(ScoreSnapshot.id)).scalars().all()
+    assert [(s.score, s.grade, s.grade_label) for s in snaps] == [(990, "A", "A"), (599, "D", "DA")]
+    reasons = snaps[-1].reasons
+    assert (snaps[-1].previous_score, snaps[-1].previous_grade) == (990, "A")
+    assert reasons["direct_grade"] == "D" and reasons["floor"] == 599 and reasons["floor_applied"] is True
+    assert reasons["bonus_frozen"] is True and reasons["frozen_points"] == 10
+    assert reasons["score_before_floor"] == 980 and reasons["grade_from_score"] == "D"
+    counted = {item["record_id"]: (item["points"], item["counted"]) for item in reasons["items"]}
+    assert counted == {bonus.id: (10, False), listed.id: (0, True), bonus.id - 1: (-20, True)}
+
+
+def test_s15_lifecycle_with_expiry_on_the_right_day(ctx, runtime, clock):
+    """DOMAIN.md §10 S15, by incremental runs only; expiry days have no change and no dirty mark."""
+    person = add_subject(15, person=True)
+    commit()
+    timeline = [
+        (date(2026, 3, 2), lambda: add_record(person, date(2026, 3, 2), -20, date(2027, 3, 2)), (980, "A", "A")),
+        (date(2026, 6, 15), lambda: add_record(person, date(2026, 6, 15), -40, date(2027, 6, 15)), (940, "B", "B")),
+        (date(2026, 7, 1), lambda: add_record(person, date(2026, 7, 1), 10, date(2027, 7, 1)), (950, "B", "B")),
+        (date(2026, 8, 3), lambda: add_record(person, date(2026, 8, 3), 0, date(2031, 8, 3), direct_grade="D",
+                                              title="失信被执行人"), (599, "D", "DB")),
+    ]
+    for day, change, expected in timeline:
+        at_day(clock, day)
+        change()
+        commit()
+        recompute(db.session, runtime)
+        commit()
+        row = stored()[person.id]
+        assert (row.score, row.grade, row.grade_label) == expected, day
+        assert score_at(person.records, day).grade_display == row.grade_label  # the one-subject engine agrees
+
+    # 2026-10-12: fully performed; the D is repaired and replaced by −50 for 2 years.
+    at_day(clock, date(2026, 10, 12))
+    listed = db.session.execute(select(CreditRecord).where(CreditRecord.direct_grade == "D")).scalar_one()
+    listed.status, listed.repaired_on = "repaired", date(2026, 10, 12)
+    add_record(person, date(2026, 10, 12), -50, date(2028, 10, 12))
+    commit()
+    recompute(db.session, runtime)
+    commit()
+    assert (stored()[person.id].score, stored()[person.id].grade) == (900, "B")
+
+    for day, expected in [(date(2027, 3, 2), (900, "B")), (date(2027, 3, 3), (920, "B")),
+                          (date(2027, 6, 15), (920, "B")), (date(2027, 6, 16), (960, "A")),
+                          (date(2027, 7, 2), (950, "B")), (date(2028, 10, 12), (950, "B")),
+                          (date(2028, 10, 13), (1000, "A"))]:
+        at_day(clock, day)
+        stats = recompute(db.session, runtime)
+        commit()
+        assert stats.dirty == 0
+        row = stored()[person.id]
+        assert (row.score, row.grade) == expected, day
+    assert db.session.get(AppSetting, "score.last_as_of").value == "2028-10-13"
+    history = [(s.as_of.isoformat(), s.score, s.grade_label) for s in db.session.execute(
+        select(ScoreSnapshot).where(ScoreSnapshot.subject_id == person.id).order_by(ScoreSnapshot.id)).scalars()]
+    assert history == [("2026-03-02", 980, "A"), ("2026-06-15", 940, "B"), ("2026-07-01", 950, "B"),
+                       ("2026-08-03", 599, "DB"), ("2026-10-12", 900, "B"), ("2027-03-03", 920, "B"),
+                       ("2027-06-16", 960, "A"), ("2027-07-02", 950, "B"), ("2028-10-13", 1000, "A")]
+
+
+def test_snapshots_are_immutable(ctx, runtime, clock):
+    subject = add_subject(2)
+    add_record(subject, date(2026, 1, 5), -20, date(2027, 1, 5))
+    commit()
+    recompute(db.session, runtime)
+    commit()
+    snap = db.session.execute(select(ScoreSnapshot)).scalar_one()
+    with pytest.raises(Exception, match="append-only"):
+        db.session.execute(update(ScoreSnapshot.__table__).values(score=1))
+    db.session.rollback()
+    with pytest.raises(Exception, match="append-only"):
+        db.session.execute(text("DELETE FROM score_snapshots"))
+    db.session.rollback()
+    snap = db.session.execute(select(ScoreSnapshot)).scalar_one()
+    snap.score = 1
+    with pytest.raises(ValueError, match="immutable"):
+        db.session.flush()
+    db.session.rollback()
+    assert db.session.execute(select(ScoreSnapshot.score)).scalar_one() == 980
+
+
+def test_dirty_marks_only_score_relevant_changes(ctx, runtime):
+    subject = add_subject(3)
+    record = add_record(subject, date(2026, 1, 5), -20, date(2027, 1, 5))
+    commit()
+    assert db.session.execute(select(ScoreDirty.subject_id)).scalars().all() == [subject.id]
+    recompute(db.session, runtime)
+    commit()
+    assert db.session.execute(select(ScoreDirty)).scalars().all() == []
+    record.description = "更正说明"
+    commit()
+    assert db.session.execute(select(ScoreDirty)).scalars().all() == []
+    record.under_objection = True
+    commit()
+    assert db.session.execute(select(ScoreDirty.subject_id)).scalars().all() == [subject.id]
+    db.session.rollback()
+
+
+def test_an_upheld_objection_marks_the_subject_inside_fire(app, api, demo, runtime):
+    with app.app_context():
+        recompute(db.session, runtime, mode="full")
+        commit()
+        assert db.session.execute(select(ScoreDirty)).scalars().all() == []
+        assert db.session.get(SubjectScore, 1).score == 980
+    enterprise = api.as_user("enterprise")
+    opened = enterprise.post("/api/v1/cases", json={"case_type": "objection", "subject_id": 1, "data": {
+        "record_id": 1, "grounds": "inaccurate", "statement": "处罚决定已被复议撤销"}})
+    case_id = opened.get_json()["id"]
+    steps = [(enterprise, "submit", {"statement": "处罚决定已被复议撤销"}), (api.as_user("window"), "accept", {}),
+             (api.as_user("window"), "route_to_provider", {"letter": "请核查"})]
+    for client, trigger, data in steps:
+        assert client.post(f"/api/v1/cases/{case_id}/actions/{trigger}", json={"data": data}).status_code == 200
+    with app.app_context():
+        # Accepting set 异议处理中 on the record: already a mark (and no change to the score).
+        assert db.session.execute(select(ScoreDirty.subject_id)).scalars().all() == [1]
+        assert recompute(db.session, runtime).changed == 0
+        commit()
+    decided = api.as_user("reviewer").post(f"/api/v1/cases/{case_id}/actions/uphold", json={
+        "data": {"correction": "delete", "reason": "处罚决定已被复议撤销"}})
+    assert decided.status_code == 200, decided.get_json()
+    with app.app_context():
+        assert db.session.execute(select(ScoreDirty.subject_id)).scalars().all() == [1]
+        stats = recompute(db.session, runtime)
+        commit()
+        assert (stats.dirty, stats.snapshots) == (1, 1)
+        assert db.session.get(SubjectScore, 1).score == 1000
+
+
+def test_snapshot_endpoint_follows_the_score_endpoints_access_rules(app, api, demo, runtime):
+    with app.app_context():
+        recompute(db.session, runtime, mode="full")
+        commit()
+    enterprise = api.as_user("enterprise")
+    body = enterprise.get("/api/v1/subjects/1/score/snapshots").get_json()
+    assert body["current"]["score"] == enterprise.get("/api/v1/subjects/1/score").get_json()["score"] == 980
+    assert [(s["score"], s["grade"], s["previous_score"]) for s in body["snapshots"]] == [(980, "A", None)]
+    assert body["snapshots"][0]["reasons"]["items"][0]["record_id"] == 1
+    for username in ("person", "window", "auditor"):
+        client = api.as_user(username)
+        score = client.get("/api/v1/subjects/1/score")
+        snapshots = client.get("/api/v1/subjects/1/score/snapshots")
+        assert snapshots.status_code == score.status_code, username
+    assert enterprise.get("/api/v1/subjects/1/score/snapshots?limit=0").status_code == 422
+    # A natural person's snapshots: staff need a purpose (政务共享), as for the score itself.
+    window = api.as_user("window")
+    for query, status in (("", 403), ("?purpose=调解履行核查", 200)):
+        assert window.get(f"/api/v1/subjects/3/score{query}").status_code == status
+        assert window.get(f"/api/v1/subjects/3/score/snapshots{query}").status_code == status
+
+
+def test_cli_and_the_sweepers_incremental_run(app, demo, runtime, clock):
+    from webapp.cli import run_sweep_once
+
+    result = app.test_cli_runner().invoke(args=["scores", "recompute", "--full"])
+    assert result.exit_code == 0, result.output
+    assert "subjects=3" in result.output and "snapshots=3" in result.output
+    with app.app_context():
+        record = db.session.get(CreditRecord, 1)
+        at_day(clock, record.valid_until + timedelta(days=1))  # the −20 of record 1 lapses today
+    swept = run_sweep_once(app)
+    assert swept["scores"]["window"] >= 1 and not swept["errors"]
+    with app.app_context():
+        subject = db.session.get(Subject, 1)
+        expected = score_at(subject.records, runtime.today())  # record 2 (2026-08-10) counts, record 1 no more
+        assert (db.session.get(SubjectScore, 1).score, db.session.get(SubjectScore, 1).grade) == (
+            expected.score, expected.grade)
+        assert expected.score != 980
