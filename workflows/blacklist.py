@@ -211,6 +211,12 @@ def publish(ctx) -> None:
     ctx.session.add(record)
     ctx.session.flush([record])
     row.listing_record_id = record.id
+    # The legal representative / principal is marked on the personal record (联奖联罚, §5.5, §8.1).
+    from .scoring import mirror_to_legal_representative
+
+    mirrored = mirror_to_legal_representative(ctx.session, record, calendar=ctx.calendar)
+    if mirrored is not None:
+        ctx.ledger_extra["legal_representative_record_id"] = mirrored.id
     row.published_on = ctx.today
     row.legal_rep_marked = legal_rep
     ctx.ledger_extra.update({
@@ -237,11 +243,28 @@ def exit_listing(kind: str):
                 # that the listing was wrong, so objections to it are not upheld by this.
                 record.status = RecordStatus.REVOKED
                 record.under_objection = False
+            end_legal_rep_mark(ctx, record)
         if ctx.data.get("document_no"):
             ctx.ledger_extra["document_no"] = ctx.data["document_no"]
         open_sync_clock(ctx)
 
     return effect
+
+
+def end_legal_rep_mark(ctx, record: CreditRecord) -> None:
+    """The mark on the legal representative's personal record ends with the listing: repaired with
+    it after an early removal, withdrawn otherwise."""
+    from .scoring import MIRROR_MARK
+
+    marks = ctx.session.execute(select(CreditRecord).where(
+        CreditRecord.description.contains(MIRROR_MARK.format(id=record.id)),
+        CreditRecord.status == RecordStatus.ACTIVE)).scalars().all()
+    for mark in marks:
+        if record.status == RecordStatus.REPAIRED:
+            mark.status, mark.repaired_on = RecordStatus.REPAIRED, record.repaired_on or ctx.today
+        else:
+            mark.status = RecordStatus.REVOKED
+        ctx.ledger_extra.setdefault("legal_representative_marks_ended", []).append(mark.id)
 
 
 def open_sync_clock(ctx) -> Deadline | None:

@@ -291,3 +291,24 @@ def test_the_listing_page_offers_the_party_the_repair_from_the_right_day(app, ap
     staff_page = head.get(f"/cases/{listing_id}").get_data(as_text=True)
     assert 'data-testid="early-removal-from">2027-05-21' in staff_page
     assert 'data-testid="apply-repair-link"' not in staff_page
+
+
+def test_the_legal_representative_is_marked_on_the_personal_record_until_the_listing_ends(app, api, demo, clock):
+    from models import Subject, db
+    from webapp.views.common import commit
+
+    with app.app_context():  # the company's legal representative is the demo person 张某 (subject 3)
+        db.session.get(Subject, 1).legal_rep_subject_id = 3
+        commit()
+    listing_id = listed_company(api, clock)
+    record_id = case_of(api.as_user("head"), listing_id)["details"]["listing_record_id"]
+    person = api.as_user("person")
+    marks = [r for r in records_of(person, 3).values() if f"#{record_id}" in r.get("description", "")
+             or "联奖联罚" in r["title"]]
+    assert len(marks) == 1 and marks[0]["status"] == "active" and "列入严重失信主体名单" in marks[0]["title"]
+    last = case_of(api.as_user("head"), listing_id)["events"][-1]
+    assert last["payload"]["legal_representative_record_id"] == marks[0]["id"]
+
+    clock.set(at(2026, 6, 1))
+    acted(api.as_user("head"), listing_id, "revoke", reason="原行政处罚决定经复议撤销", document_no="文复决〔2026〕1号")
+    assert records_of(person, 3)[marks[0]["id"]]["status"] == "revoked"
