@@ -15,7 +15,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         CheckConstraint("status IN ('pending','sent','dead')", name="status_known"),
-        CheckConstraint("channel IN ('inapp','email','log')", name="channel_known"),
+        CheckConstraint("channel IN ('inapp','email','log','sms','webhook')", name="channel_known"),
         Index("ix_outbox_messages_pending", "status", "id"),
     )
 
@@ -24,7 +24,9 @@ class OutboxMessage(Base):
     event: Mapped[str] = mapped_column(String(60), comment="kebab-case notification event, e.g. repair-approved")
     channel: Mapped[str] = mapped_column(String(10))
     recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    recipient_address: Mapped[str | None] = mapped_column(String(200), comment="E-mail address for the email channel")
+    recipient_address: Mapped[str | None] = mapped_column(
+        String(200), comment="E-mail address, phone number (sms) or department code (webhook)"
+    )
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(300))

@@ -17,6 +17,8 @@ import weakref
 from celery import Celery, Task
 from celery import current_app as current_celery
 
+from .channels import channel_settings
+
 #: The Celery app of each Flask app's database engine, so that `commit_and_dispatch(session)`
 #: publishes through the app that owns the session, whichever app was created last.
 _BY_ENGINE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -37,6 +39,11 @@ def init_celery(flask_app) -> Celery:
                 return self.run(*args, **kwargs)
 
     broker = flask_app.config.get("CELERY_BROKER_URL")
+    # Redis re-delivers a task taken by a worker that died before acknowledging it (acks_late) once
+    # this many seconds have passed; it must exceed the longest retry countdown, since a retry waits
+    # unacknowledged in the worker. A short timeout (tests) also needs a short restore sweep.
+    visibility_timeout = float(flask_app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)
+    restore_interval = max(1, min(10, int(visibility_timeout // 2)))
     runtime = flask_app.extensions.get("creditdesk")
     celery = Celery(flask_app.import_name, task_cls=FlaskTask, include=["notifications.tasks"])
     celery.conf.update(
@@ -45,6 +52,7 @@ def init_celery(flask_app) -> Celery:
         task_always_eager=not broker,
         task_eager_propagates=False,
         task_ignore_result=True,
+        task_default_queue=flask_app.config.get("CELERY_TASK_QUEUE") or "celery",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -61,17 +69,22 @@ def init_celery(flask_app) -> Celery:
         broker_connection_timeout=PUBLISH_TIMEOUT,
         task_publish_retry=False,
         broker_transport_options={
-            "visibility_timeout": 3600,
+            "visibility_timeout": visibility_timeout,
+            "unacked_restore_interval": restore_interval,
+            "unacked_restore_throttle": 1 if visibility_timeout < 600 else 10,
             "socket_connect_timeout": PUBLISH_TIMEOUT,
             # Above kombu's 1 s BRPOP timeout, so an idle worker is not disconnected.
             "socket_timeout": PUBLISH_TIMEOUT + 1,
         },
         creditdesk_smtp_url=flask_app.config.get("SMTP_URL"),
         creditdesk_base_url=flask_app.config.get("CREDITDESK_BASE_URL"),
+        creditdesk_retry_backoff=float(flask_app.config.get("CELERY_RETRY_BACKOFF") or 30),
     )
     # The engine's clock stamps `sent_at`, so a fixed or simulated clock stays consistent with the
     # `created_at` that fire() wrote. Kept off `conf`, which `celery report` would print.
     celery.creditdesk_clock = runtime.clock if runtime is not None else None  # type: ignore[attr-defined]
+    # Channel settings (SMS token, webhook secrets) stay off `conf` for the same reason.
+    celery.creditdesk_channels = channel_settings(flask_app.config)  # type: ignore[attr-defined]
     # Threads that never created an app (waitress workers, the sweeper) fall back to the default.
     celery.set_default()
     flask_app.extensions["celery"] = celery

@@ -1,6 +1,11 @@
-"""Delivery channels: in-app inbox, e-mail over SMTP, log. Each `send` is idempotent per outbox id
-or, for e-mail, carries a Message-ID derived from it so that a rare re-send after a crash between
-the SMTP transaction and the commit is recognisable as the same message."""
+"""Delivery channels: in-app inbox, e-mail over SMTP, log; SMS (`notifications.sms`) and signed
+webhooks (`notifications.webhook`). Each `send` is idempotent per outbox id or carries it (the
+e-mail's Message-ID, the SMS gateway's `id`, the webhook's X-CreditDesk-Delivery) so that a rare
+re-send after a crash between the hand-over and the commit is recognisable as the same message.
+
+E-mails are rendered from `notifications/templates/<event>.{txt,html}` (Jinja2), falling back to
+`_default.{txt,html}`; every template shows the Chinese text first and the English text after it.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,8 +14,11 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from html import escape
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urljoin, urlparse
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +30,66 @@ log = logging.getLogger("creditdesk.notifications")
 SENDER_NAME = "信用案件办理系统 / Credit case desk"
 FOOTER_ZH = "本邮件由系统自动发送，请勿直接回复。"
 FOOTER_EN = "This message was sent automatically; please do not reply to it."
+
+
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+#: The configuration keys channels read (from the Flask config; the worker gets them from its app).
+CHANNEL_CONFIG_KEYS = ("SMTP_URL", "SMS_GATEWAY_URL", "SMS_GATEWAY_TOKEN", "WEBHOOK_URL", "WEBHOOK_URLS",
+                       "WEBHOOK_SECRET", "NOTIFICATION_HTTP_TIMEOUT")
+
+
+def channel_settings(flask_config) -> dict:
+    """The channel configuration of an app, for `channel_for` (BASE_URL is the public address)."""
+    settings = {key: flask_config.get(key) for key in CHANNEL_CONFIG_KEYS}
+    settings["BASE_URL"] = flask_config.get("CREDITDESK_BASE_URL")
+    return settings
+
+
+def _nl2br(text: str) -> Markup:
+    return Markup("<br>").join(escape(text).split("\n"))
+
+
+_templates = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_templates.filters["nl2br"] = _nl2br
+
+
+def render_email(message: OutboxMessage, link: str | None) -> tuple[str, str]:
+    """(text, html) of an outbox message from its event's templates (or the default ones)."""
+    context = message.context or {}
+    title_zh, _, title_en = message.title.partition(" / ")
+    paragraphs = [p.strip("\n") for p in message.body.split("\n\n") if p.strip()]
+    # Bodies are the Chinese text, then the English one: the English half is the trailing run of
+    # paragraphs that start in ASCII. Splitting there never reorders the text.
+    split = len(paragraphs)
+    while split > 0 and _lang(paragraphs[split - 1]) == "en":
+        split -= 1
+    values = {
+        "message": message,
+        "event": message.event,
+        "reference": context.get("reference", ""),
+        "title": message.title,
+        "title_zh": context.get("title_zh") or title_zh,
+        "title_en": context.get("title_en") or title_en or title_zh,
+        "paragraphs_zh": paragraphs[:split],
+        "paragraphs_en": paragraphs[split:],
+        "link": link,
+        "context": context,
+        "footer_zh": FOOTER_ZH,
+        "footer_en": FOOTER_EN,
+    }
+    # Event names are kebab-case; anything else never names a file.
+    own = [message.event] if message.event.replace("-", "").isalnum() and message.event.isascii() else []
+    text = _templates.select_template([f"{name}.txt" for name in own] + ["_default.txt"]).render(values)
+    html = _templates.select_template([f"{name}.html" for name in own] + ["_default.html"]).render(values)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text, html
 
 
 class PermanentFailure(Exception):
@@ -72,8 +140,6 @@ class EmailChannel:
     def build(self, message: OutboxMessage, sender: str, now: datetime | None = None) -> EmailMessage:
         name, addr = parseaddr(sender)
         domain = addr.rpartition("@")[2] or "localhost"
-        context = message.context or {}
-        paragraphs = [p for p in message.body.split("\n\n") if p.strip()]
         link = self._link(message.link)
 
         mail = EmailMessage()
@@ -87,28 +153,8 @@ class EmailChannel:
         # RFC 3834: no out-of-office replies to a machine.
         mail["Auto-Submitted"] = "auto-generated"
 
-        text = "\n\n".join(paragraphs)
-        if link:
-            text += f"\n\n查看案件 / View the case: {link}"
-        text += f"\n\n--\n{FOOTER_ZH}\n{FOOTER_EN}\n"
+        text, html = render_email(message, link)
         mail.set_content(text, charset="utf-8")
-
-        title_zh = context.get("title_zh")
-        title_en = context.get("title_en")
-        heading = (f'<h2 lang="zh-CN">{escape(title_zh)}</h2>\n<h3 lang="en">{escape(title_en)}</h3>'
-                   if title_zh and title_en else f"<h2>{escape(message.title)}</h2>")
-        body = "\n".join(
-            f'<p lang="{_lang(p)}">{escape(p).replace(chr(10), "<br>")}</p>' for p in paragraphs
-        )
-        if link:
-            body += f'\n<p><a href="{escape(link, quote=True)}">查看案件 / View the case</a></p>'
-        html = (
-            '<!DOCTYPE html>\n<html lang="zh-CN">\n<head><meta charset="utf-8">'
-            f"<title>{escape(message.title)}</title></head>\n"
-            f'<body style="font-family: sans-serif">\n{heading}\n{body}\n'
-            f'<hr>\n<p style="color:#666;font-size:small">{escape(FOOTER_ZH)}<br>{escape(FOOTER_EN)}</p>\n'
-            "</body>\n</html>\n"
-        )
         mail.add_alternative(html, subtype="html", charset="utf-8")
         return mail
 
@@ -155,9 +201,18 @@ def _lang(paragraph: str) -> str:
     return "en" if paragraph.lstrip()[:1].isascii() else "zh-CN"
 
 
-def channel_for(name: str, config) -> InAppChannel | EmailChannel | LogChannel:
+def channel_for(name: str, config):
     if name == "inapp":
         return InAppChannel()
     if name == "email":
         return EmailChannel(config.get("SMTP_URL"), config.get("BASE_URL"))
+    timeout = float(config.get("NOTIFICATION_HTTP_TIMEOUT") or 10)
+    if name == "sms":
+        from .sms import SmsChannel
+
+        return SmsChannel(config.get("SMS_GATEWAY_URL"), config.get("SMS_GATEWAY_TOKEN"), timeout=timeout)
+    if name == "webhook":
+        from .webhook import WebhookChannel
+
+        return WebhookChannel(config, config.get("BASE_URL"), timeout=timeout)
     return LogChannel()

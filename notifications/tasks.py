@@ -75,9 +75,10 @@ def _record_failure(outbox_id: int, exc: Exception) -> str:
     return status
 
 
-def retry_delay(retries: int) -> float:
-    """Exponential backoff with full jitter: about 30 s, 1, 2, 4 minutes (capped at 10)."""
-    return random.uniform(0.5, 1.0) * min(600, 30 * 2 ** retries)
+def retry_delay(retries: int, base: float = 30.0) -> float:
+    """Exponential backoff with jitter: about 30 s, 1, 2, 4 minutes (capped at 10) for the default
+    base (CREDITDESK_RETRY_BACKOFF). Never less than half the step, so the gaps grow."""
+    return random.uniform(0.5, 1.0) * min(600, base * 2 ** retries)
 
 
 @shared_task(name="notifications.deliver", bind=True, acks_late=True, max_retries=MAX_ATTEMPTS,
@@ -87,7 +88,8 @@ def deliver(self, outbox_id: int) -> str:
     clock = getattr(self.app, "creditdesk_clock", None)
     status = deliver_now(
         outbox_id,
-        {"SMTP_URL": conf.get("creditdesk_smtp_url"), "BASE_URL": conf.get("creditdesk_base_url")},
+        {**getattr(self.app, "creditdesk_channels", {}),
+         "SMTP_URL": conf.get("creditdesk_smtp_url"), "BASE_URL": conf.get("creditdesk_base_url")},
         now=clock.now() if clock is not None else None,
     )
     if status != "pending":
@@ -98,4 +100,5 @@ def deliver(self, outbox_id: int) -> str:
         return status
     # Losing this countdown message (a worker killed while holding it) only delays the
     # message: the row is still pending and the relay picks it up.
-    raise self.retry(countdown=retry_delay(self.request.retries))
+    backoff = float(conf.get("creditdesk_retry_backoff") or 30)
+    raise self.retry(countdown=retry_delay(self.request.retries, backoff))

@@ -32,6 +32,15 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
 fi
 (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && echo "redis: up" || echo "redis: NOT reachable"
 
+step "RabbitMQ on 127.0.0.1:5672 (tests/faults/test_rabbitmq_worker.py; the fault tests start private redis-servers)"
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && command -v rabbitmq-server >/dev/null 2>&1; then
+  rabbitmq-server -detached >/tmp/creditdesk-rabbitmq.log 2>&1 || true
+  for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+fi
+(exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo "rabbitmq: up" || echo "rabbitmq: NOT reachable"
+command -v redis-server >/dev/null 2>&1 && echo "redis-server binary: $(command -v redis-server)" \
+  || echo "redis-server binary: MISSING (the fault tests fail under CI=true)"
+
 step "PostgreSQL on 127.0.0.1:5432"
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

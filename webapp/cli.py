@@ -39,6 +39,10 @@ def register_cli(app: Flask) -> None:
         app.cli.add_command(command)
     app.cli.add_command(scores)
     app.cli.add_command(catalogue)
+    from .cli_production import doctor, prefect_group  # production run mode: Prefect deployments, doctor
+
+    app.cli.add_command(prefect_group)
+    app.cli.add_command(doctor)
 
 
 def ensure_schema() -> None:

@@ -6,12 +6,21 @@
 | SECRET_KEY | generated once into <instance>/secret_key | signs sessions, CSRF tokens and API tokens |
 | CREDITDESK_CLOCK | real | real, adjustable (admin may set it), an ISO datetime (fixed), or offset:+N days |
 | CELERY_BROKER_URL | (unset: deliver in-process) | redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672// |
+| CREDITDESK_TASK_QUEUE | celery | the broker queue the web app publishes to and `celery worker -Q` consumes |
+| CREDITDESK_VISIBILITY_TIMEOUT | 3600 | seconds before Redis re-delivers a task a dead worker held; keep it > 600 |
+| CREDITDESK_RETRY_BACKOFF | 30 | seconds before the first delivery retry, doubled at each retry (max 600) |
 | SMTP_URL | (unset: e-mails are written to the log) | smtp://user:pass@host:port?from=desk@example.cn (smtps:// for TLS) |
 | CREDITDESK_RULES | (unset: DOMAIN.md §12 defaults) | path of a JSON file overriding rule values |
 | CREDITDESK_UPLOAD_DIR | <instance>/uploads | where uploaded materials are stored |
 | CREDITDESK_SWEEP_INTERVAL | 60 | seconds between in-process sweeps in `creditdesk serve` |
 | CREDITDESK_INSTANCE | ./instance | the instance folder |
 | CREDITDESK_BASE_URL | (unset: e-mails carry no link) | the public address, e.g. https://credit.wendeng.gov.cn, for links in e-mails |
+| SMS_GATEWAY_URL | (unset: no SMS) | HTTP gateway receiving POST {"to", "text", "id"}; SMS for the rule `notifications.sms_events` |
+| SMS_GATEWAY_TOKEN | (unset) | sent as `Authorization: Bearer <token>` to the SMS gateway |
+| WEBHOOK_URLS | (unset: no webhooks) | per department: JSON {"market": "https://..."} or market=https://...,law-enforcement=... |
+| WEBHOOK_URL | (unset) | one webhook URL for every department |
+| WEBHOOK_SECRET | (unset: webhooks off) | HMAC-SHA256 key signing webhooks (notifications/webhook.py says how to verify) |
+| NOTIFICATION_HTTP_TIMEOUT | 10 | seconds an SMS gateway or webhook receiver may take to answer |
 """
 from __future__ import annotations
 
@@ -45,12 +54,21 @@ def from_environment() -> dict:
         "SECRET_KEY": _secret_key(instance),
         "CREDITDESK_CLOCK": os.environ.get("CREDITDESK_CLOCK", "real"),
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or None,
+        "CELERY_TASK_QUEUE": os.environ.get("CREDITDESK_TASK_QUEUE") or "celery",
+        "CELERY_VISIBILITY_TIMEOUT": float(os.environ.get("CREDITDESK_VISIBILITY_TIMEOUT") or 3600),
+        "CELERY_RETRY_BACKOFF": float(os.environ.get("CREDITDESK_RETRY_BACKOFF") or 30),
         "SMTP_URL": os.environ.get("SMTP_URL") or None,
         "CREDITDESK_RULES": os.environ.get("CREDITDESK_RULES") or None,
         "UPLOAD_DIR": os.environ.get("CREDITDESK_UPLOAD_DIR") or str(instance / "uploads"),
         "SWEEP_INTERVAL": int(os.environ.get("CREDITDESK_SWEEP_INTERVAL", "60")),
         "INSTANCE_DIR": str(instance),
         "CREDITDESK_BASE_URL": os.environ.get("CREDITDESK_BASE_URL") or None,
+        "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL") or None,
+        "SMS_GATEWAY_TOKEN": os.environ.get("SMS_GATEWAY_TOKEN") or None,
+        "WEBHOOK_URLS": os.environ.get("WEBHOOK_URLS") or None,
+        "WEBHOOK_URL": os.environ.get("WEBHOOK_URL") or None,
+        "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or None,
+        "NOTIFICATION_HTTP_TIMEOUT": float(os.environ.get("NOTIFICATION_HTTP_TIMEOUT") or 10),
     }
 
 

@@ -55,7 +55,24 @@ def init_runtime(app: Flask) -> Runtime:
     runtime = Runtime(clock=clock, rules=rules, calendar_provider=calendar_from_db,
                       upload_dir=app.config["UPLOAD_DIR"])
     app.extensions["creditdesk"] = runtime
+    init_channel_policy(app, rules)
     return runtime
+
+
+def init_channel_policy(app: Flask, rules: Rules) -> None:
+    """Tell `workflows.notify.queue` which extra channels (SMS, webhooks) this app has configured:
+    none in the embedded default, so no such outbox rows are written without configuration."""
+    from notifications.webhook import webhook_departments
+    from workflows.notify import ChannelPolicy, configure_channels
+
+    departments = webhook_departments(app.config)  # frozenset() when no webhook (with a secret) is set
+    policy = ChannelPolicy(
+        sms_events=tuple(rules["notifications.sms_events"]) if app.config.get("SMS_GATEWAY_URL") else (),
+        webhook_events=tuple(rules["notifications.webhook_events"]) if departments != frozenset() else (),
+        webhook_departments=departments,
+    )
+    with app.app_context():
+        configure_channels(db.engine, policy)
 
 
 def current_runtime() -> Runtime:

@@ -76,6 +76,24 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Rung:
+    """One rung of a reminder ladder: `offset_wd` working days from the due day (−3: three working
+    days before it, 0: the due day, +1: the first working day after it), sent at 00:00 that day to
+    `audience` ("responsible": the timer's responsible party; or a notify audience such as
+    "department_head")."""
+
+    offset_wd: int
+    audience: str = "responsible"
+
+    @property
+    def name(self) -> str:
+        """The rung's key in `deadline_reminders`: "T-3", "due", "overdue+1"."""
+        if self.offset_wd < 0:
+            return f"T{self.offset_wd}"
+        return "due" if self.offset_wd == 0 else f"overdue+{self.offset_wd}"
+
+
+@dataclass(frozen=True)
 class Timer:
     """A statutory clock started when a case enters `starts_in`.
 
@@ -96,6 +114,9 @@ class Timer:
     party_deadline: bool = False
     expiry_trigger: str | None = None
     reminders: bool = True
+    #: This timer's reminder ladder when it differs from the rules' default `reminders.ladder`
+    #: (the rules' `reminders.ladders["<case_type>.<kind>"]` overrides both).
+    ladder: tuple[Rung, ...] | None = None
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from models import Case, Deadline, DeadlineExtension, DeadlineSuspension
 
-from .base import Timer
+from .base import Rung, Timer, get_case_type
 from .calendar import CalendarYearNotLoaded, StatutoryCalendar
 from .clock import end_of_day, start_of_day
 from .rules import Rules
@@ -138,23 +138,58 @@ def due_date(deadline: Deadline, calendar: StatutoryCalendar, rules: Rules) -> d
     return calendar.deadline(deadline.start_on, amount, deadline.unit, rollover=rollover, skip=skip)  # type: ignore[arg-type]
 
 
+def ladder_for(deadline: Deadline, rules: Rules) -> tuple[Rung, ...]:
+    """The reminder ladder of a deadline's timer: the rules' per-timer override
+    (`reminders.ladders["<case_type>.<kind>"]`), else the timer's own `ladder`, else the rules'
+    default `reminders.ladder`."""
+    case_type = deadline.case.case_type if deadline.case is not None else None
+    override = rules["reminders.ladders"].get(f"{case_type}.{deadline.kind}")
+    if override is not None:
+        return parse_ladder(override)
+    declared = get_case_type(case_type) if case_type else None
+    timer = next((t for t in declared.timers if t.kind == deadline.kind), None) if declared else None
+    if timer is not None and timer.ladder is not None:
+        return tuple(sorted(timer.ladder, key=lambda rung: rung.offset_wd))
+    return parse_ladder(rules["reminders.ladder"])
+
+
+def parse_ladder(spec) -> tuple[Rung, ...]:
+    """Rungs from configuration: `{"offset_wd": -3, "audience": "responsible"}` or a bare offset."""
+    rungs: dict[int, Rung] = {}
+    for item in spec:
+        if isinstance(item, int):
+            rung = Rung(item)
+        elif isinstance(item, dict) and isinstance(item.get("offset_wd"), int):
+            rung = Rung(int(item["offset_wd"]), str(item.get("audience", "responsible")))
+        else:
+            raise ValueError(f"提醒阶梯配置无效 / invalid reminder rung: {item!r}")
+        rungs[rung.offset_wd] = rung
+    return tuple(rungs[offset] for offset in sorted(rungs))
+
+
 def reminder_schedule(deadline: Deadline, calendar: StatutoryCalendar, rules: Rules) -> list[tuple[str, datetime]]:
-    """(rung, when) pairs: T−n WD reminders at 00:00 of that working day, then 'overdue' at due_at."""
+    """(rung, when) pairs in order: the ladder's rungs up to the due day at 00:00 of their working
+    day, then 'overdue' (the expiry trigger or the escalation), then the rungs after the due day."""
     if deadline.due_on is None:
         return []
-    rungs: list[tuple[str, datetime]] = []
+    before: list[tuple[str, datetime]] = []
+    after: list[tuple[str, datetime]] = []
     # Waiting periods run by themselves (responsible "system"): no one to remind, only the expiry.
-    for n in rules["reminders.before_wd"] if deadline.responsible != "system" else ():
+    for rung in ladder_for(deadline, rules) if deadline.responsible != "system" else ():
         try:
-            day = calendar.subtract_working_days(deadline.due_on, int(n))
+            if rung.offset_wd > 0:
+                day = calendar.add_working_days(deadline.due_on, rung.offset_wd)
+            else:
+                day = calendar.subtract_working_days(deadline.due_on, -rung.offset_wd)
         except CalendarYearNotLoaded:
             # The reminder day lies in a year whose holidays are not published yet; the expiry
             # itself is still swept. Loading the year and touching the case re-plans the rungs.
             continue
-        if day > deadline.start_on:
-            rungs.append((f"T-{n}", start_of_day(day)))
-    rungs.append(("overdue", expiry_moment(deadline.due_on, calendar)))
-    return rungs
+        if rung.offset_wd > 0:
+            after.append((rung.name, start_of_day(day)))
+        elif day > deadline.start_on:
+            before.append((rung.name, start_of_day(day)))
+    return before + [("overdue", expiry_moment(deadline.due_on, calendar))] + after
 
 
 def expiry_moment(due_on: date, calendar: StatutoryCalendar) -> datetime:

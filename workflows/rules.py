@@ -106,7 +106,19 @@ DEFAULTS: dict[str, Any] = {
     "repair.require_training_certificate_for_serious": False,  # §4.1: local option
     "repair.breach_points": -10,                           # 违反信用承诺 (WD-Score annex), assumed for repairs
     "repair.remove_district_deduction_on_national_repair": True,  # §3.8, assumed
-    "reminders.before_wd": [3, 1],                         # T−3 WD and T−1 WD
+    # Reminder ladders (workflows/deadlines.py `ladder_for`): rungs at `offset_wd` working days from
+    # the due day (−3 = T−3 WD, 0 = the due day, +1 = the first working day after it, the moment the
+    # overdue escalation also goes out), each to the timer's "responsible" party or another audience
+    # ("department_head", "window", ...). Per timer: {"<case_type>.<timer kind>": [rungs]}.
+    "reminders.ladder": [{"offset_wd": -3, "audience": "responsible"},   # T−3 WD
+                         {"offset_wd": -1, "audience": "responsible"}],  # T−1 WD
+    "reminders.ladders": {},
+    # Channels beyond in-app and e-mail, when configured (SMS_GATEWAY_URL, WEBHOOK_URL(S)):
+    # which events they carry (fnmatch patterns). SMS: reminders and decisions (assumed).
+    "notifications.sms_events": ["deadline-reminder", "deadline-overdue", "*-approved", "*-rejected",
+                                 "*-decided", "*-refused", "*-not-accepted", "*-upheld", "*-revoked",
+                                 "*-lapsed"],
+    "notifications.webhook_events": ["*"],
     "commitment.publish_wd": 7,                            # §1.5 (same as 双公示), assumed
     "commitment.first_check_cd": 30,                       # §1.5, assumed
     "commitment.interview_attend_wd": 3,                   # §1.5, assumed

@@ -21,11 +21,15 @@ from . import deadlines, notify
 from .base import get_case_type
 from .service import Runtime, fire
 
-RUNG_TEXT = {
-    "T-3": ("距办理期限还有3个工作日", "3 working days left"),
-    "T-1": ("距办理期限还有1个工作日", "1 working day left"),
-    "overdue": ("已超过办理期限", "Overdue"),
-}
+def rung_text(rung: str) -> tuple[str, str]:
+    """The (Chinese, English) phrase of a reminder rung: "T-3", "due" or "overdue+2"."""
+    if rung == "due":
+        return "今天是办理期限的最后一天", "the time limit ends today"
+    if rung.startswith("overdue+"):
+        n = int(rung.removeprefix("overdue+"))
+        return f"已超过办理期限{n}个工作日", f"{n} working day{'s' if n != 1 else ''} overdue"
+    n = int(rung.removeprefix("T-"))
+    return f"距办理期限还有{n}个工作日", f"{n} working day{'s' if n != 1 else ''} left"
 
 
 @dataclass
@@ -67,14 +71,24 @@ def sweep_batch(session: Session, runtime: Runtime, limit: int = 500) -> SweepRe
         case_type = get_case_type(case.case_type)
         timer = next((t for t in case_type.timers if t.kind == deadline.kind), None) if case_type else None
         sent = {r.rung for r in deadline.reminders}
-        due = [rung for rung, when in deadlines.reminder_schedule(deadline, calendar, runtime.rules)
-               if when <= now and rung not in sent]
+        schedule = [rung for rung, when in deadlines.reminder_schedule(deadline, calendar, runtime.rules)
+                    if when <= now and rung not in sent]
+        split = schedule.index("overdue") if "overdue" in schedule else None
+        before, after = (schedule, []) if split is None else (schedule[:split], schedule[split + 1:])
         # A late sweep (server down, clock moved) must not send "3 days left" after "1 day left" or
         # after the expiry: only the latest due rung goes out; the ones it overtook are recorded unsent.
-        for rung in due[:-1]:
+        for rung in before[:-1] if split is None else before:
             deadline.reminders.append(DeadlineReminder(rung=rung, sent_at=now))
-        if due:
-            _act_on_rung(session, runtime, deadline, due[-1], timer, now, result)
+        if split is None and before:
+            _send_rung(session, runtime, deadline, before[-1], timer, now, result)
+        if split is not None:
+            _act_on_overdue(session, runtime, deadline, now, result)
+        # Rungs after the due day go out while the clock is still open once its expiry was handled
+        # (an SLA clock escalated, not one closed by its expiry trigger or waiting for a retry).
+        if after and deadline.status == "open" and "overdue" in {r.rung for r in deadline.reminders}:
+            for rung in after[:-1]:
+                deadline.reminders.append(DeadlineReminder(rung=rung, sent_at=now))
+            _send_rung(session, runtime, deadline, after[-1], timer, now, result)
         if deadline.status == "open" and deadline.next_action_at is not None and deadline.next_action_at <= now:
             deadline.next_action_at = deadlines.next_action(deadline, calendar, runtime.rules)
     session.flush()
@@ -84,15 +98,19 @@ def sweep_batch(session: Session, runtime: Runtime, limit: int = 500) -> SweepRe
 RETRY_FAILED_EXPIRY = timedelta(hours=1)
 
 
-def _act_on_rung(session: Session, runtime: Runtime, deadline: Deadline, rung: str, timer, now,
-                 result: SweepResult) -> None:
+def _send_rung(session: Session, runtime: Runtime, deadline: Deadline, rung: str, timer, now,
+               result: SweepResult) -> None:
+    deadline.reminders.append(DeadlineReminder(rung=rung, sent_at=now))
+    if timer is None or timer.reminders:
+        audience = next((r.audience for r in deadlines.ladder_for(deadline, runtime.rules) if r.name == rung),
+                        "responsible")
+        _remind(session, deadline, rung, audience, now)
+        result.reminders += 1
+
+
+def _act_on_overdue(session: Session, runtime: Runtime, deadline: Deadline, now, result: SweepResult) -> None:
+    rung = "overdue"
     case = deadline.case
-    if rung != "overdue":
-        deadline.reminders.append(DeadlineReminder(rung=rung, sent_at=now))
-        if timer is None or timer.reminders:
-            _remind(session, deadline, rung, now)
-            result.reminders += 1
-        return
     if not deadline.expiry_trigger:
         deadline.reminders.append(DeadlineReminder(rung=rung, sent_at=now))
         _escalate(session, deadline, now)
@@ -121,15 +139,21 @@ def _audience(deadline: Deadline) -> tuple[str, ...]:
     )
 
 
-def _remind(session: Session, deadline: Deadline, rung: str, now) -> None:
-    zh, en = RUNG_TEXT[rung]
+def _remind(session: Session, deadline: Deadline, rung: str, audience: str, now) -> None:
+    zh, en = rung_text(rung)
     case = deadline.case
+    before_due = rung.startswith("T-") or rung == "due"
     notify.queue(
-        session, case, event="deadline-reminder", audience=_audience(deadline),
+        session, case, event="deadline-reminder",
+        audience=_audience(deadline) if audience == "responsible" else (audience,),
         title_zh=f"办理提醒：{zh}（{case.reference}）", title_en=f"Reminder: {en} ({case.reference})",
-        body_zh=f"案件 {case.reference} 的期限将于 {deadline.due_on} 届满，请及时办理。",
-        body_en=f"The time limit of case {case.reference} ends on {deadline.due_on}.",
+        body_zh=(f"案件 {case.reference} 的期限将于 {deadline.due_on} 届满，请及时办理。" if before_due else
+                 f"案件 {case.reference} 的办理期限已于 {deadline.due_on} 届满，尚未办结，请督促办理。"),
+        body_en=(f"The time limit of case {case.reference} ends on {deadline.due_on}." if before_due else
+                 f"The time limit of case {case.reference} ended on {deadline.due_on} and it is still open."),
         now=now, dedupe=f"reminder:{deadline.id}:{rung}",
+        context={"rung": rung, "due_on": deadline.due_on.isoformat() if deadline.due_on else None,
+                 "deadline_kind": deadline.kind},
     )
 
 

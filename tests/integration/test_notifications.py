@@ -8,15 +8,14 @@ transaction dispatches nothing.
 """
 from __future__ import annotations
 
-import socket
 import time
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
+from local_servers import free_port, smtp_serving
 from models import Case, InboxMessage, OutboxMessage, User, db
 from notifications.outbox import commit_and_dispatch, dispatch, relay_pending
 from notifications.tasks import MAX_ATTEMPTS, deliver, deliver_now
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.smtp
 CLERK = "clerk@demo-building.example.cn"
 SENDER = "desk@credit.wendeng.example.cn"
 SUBMIT = {"statement": "罚款已缴纳，违法建设已拆除", "signer_name": "李某", "commitment_accepted": True}
-
-
-def free_port() -> int:
-    """A port nobody listens on (bound then released): connecting to it is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Mailbox:
@@ -61,12 +53,8 @@ class Mailbox:
 
 @pytest.fixture
 def smtp():
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    mailbox.port = controller.port
-    yield mailbox
-    controller.stop()
+    with smtp_serving(Mailbox()) as mailbox:
+        yield mailbox
 
 
 @pytest.fixture

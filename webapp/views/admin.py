@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from models import Department, OutboxMessage, Role, Subject, User, db
 from models.people import ROLE_LABELS
 from models.permissions import Permission, can
-from notifications.outbox import relay_pending
+from notifications.outbox import dispatch, relay_pending
 from workflows.calendar import CalendarYearNotLoaded, parse_year_file
 from workflows.calendar_store import store_year, year_summary
 from workflows.clock import parse_instant
-from workflows.errors import Forbidden
+from workflows.errors import Forbidden, NotFound
 from workflows.sweep import sweep
 
 from ..auth import current_user, login_required
@@ -65,7 +65,8 @@ def _admin_page(status: int = 200, *, user_errors=None, user_values=None, calend
         select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)).all())
     stuck = db.session.execute(
         select(OutboxMessage).where(OutboxMessage.status.in_(("dead", "pending")))
-        .order_by(OutboxMessage.id.desc()).limit(20)).scalars().all()
+        # Dead rows first ("dead" < "pending"): a broker outage's backlog must not hide them.
+        .order_by(OutboxMessage.status, OutboxMessage.id.desc()).limit(20)).scalars().all()
     calendar = runtime.calendar()
     return render_template(
         "admin/index.html",
@@ -223,3 +224,26 @@ def run_sweep():
     for error in result.errors[:5]:
         flash(error, "error")
     return redirect(url_for("admin.index") + "#clock")
+
+
+@bp.post("/admin/outbox/<int:outbox_id>/retry")
+@login_required
+def retry_outbox(outbox_id: int):
+    """Give a dead message (retries exhausted, or refused for good) a fresh set of attempts, once
+    the administrator has fixed its cause (the SMTP server, the recipient's address)."""
+    _require(Permission.ADMIN_USERS)
+    message = db.session.execute(
+        select(OutboxMessage).where(OutboxMessage.id == outbox_id).with_for_update()).scalar_one_or_none()
+    if message is None:
+        raise NotFound("消息不存在 / No such message", details={"outbox_id": outbox_id})
+    if message.status != "dead":
+        db.session.rollback()
+        flash(f"消息 {outbox_id} 不是发送失败状态 / Message {outbox_id} is not dead", "error")
+        return redirect(url_for("admin.index") + "#outbox")
+    # The last error stays visible until a delivery succeeds (deliver_now clears it).
+    message.status = "pending"
+    message.attempts = 0
+    commit()
+    dispatch([outbox_id], db.session)  # after the commit; with the broker down the relay sends it
+    flash(f"消息 {outbox_id} 已重新排队 / Message {outbox_id} queued again", "success")
+    return redirect(url_for("admin.index") + "#outbox")
