@@ -7,8 +7,13 @@ classes can read 1,000,000 scores without recomputing them:
 - `subject_scores`: one row per subject, the latest stored score and grade, replaced in place.
 - `score_snapshots`: append-only history, one row whenever a subject's score or grade changed (and
   at its first computation), with the reasons (items counted, bonus freeze, floor, direct grade).
+  A subject's history is a chain: `subject_scores.snapshot_id` names the latest snapshot and each
+  snapshot its `previous_id`. The table therefore needs no index by subject, whose random inserts
+  (one leaf page per changed subject) were the largest cost of writing snapshots.
   Immutable: no code updates or deletes a row, the mapper refuses it, and a database trigger
   refuses it on SQLite and PostgreSQL (DOMAIN.md §8.4 item 5: kept for objections and audits).
+  The reasons are stored compactly (a million are written by a first computation) and expanded
+  when read: see `ScoreSnapshot.reasons` and `expand_reasons`.
 - `score_dirty`: the queue of subjects whose items changed since the last recomputation. It is
   filled inside the same transaction as the change by a session listener below, so every `fire()`
   that creates, revokes, repairs or re-dates a credit record marks its subject without the case
@@ -18,16 +23,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, DDL, BigInteger, Date, Index, Integer, String, event, insert, inspect
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from typing import Any, Iterable
+
+from sqlalchemy import JSON, DDL, BigInteger, Date, Index, Integer, String, event, insert, inspect, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
 from .base import Base
 from .subject import CreditRecord
 
 #: An autoincrementing 64-bit id on PostgreSQL (history grows without bound); SQLite's rowid.
 SnapshotId = BigInteger().with_variant(Integer, "sqlite")
-ReasonsJSON = JSON().with_variant(JSONB(), "postgresql")
+#: `json` (text, validated) rather than `jsonb` on PostgreSQL: the reasons are written by the million
+#: and only ever read whole; jsonb's parse into its binary form doubled the cost of writing them.
+#: (A database created with jsonb keeps working: json is assigned to jsonb by an implicit cast.)
+ReasonsJSON = JSON()
 
 
 class SubjectScore(Base):
@@ -50,16 +59,41 @@ class SubjectScore(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, comment="Number of stored changes")
     as_of: Mapped[date] = mapped_column(Date)
     computed_at: Mapped[datetime]
+    snapshot_id: Mapped[int | None] = mapped_column(SnapshotId, comment="The latest snapshot (no foreign key)")
+
+
+#: Room on every page of `subject_scores` for the next version of its rows: a recomputation's UPDATE
+#: then stays on the page (a HOT update, no new index entry), so an incremental run touches one page
+#: per changed subject instead of three. The table is created with it (PostgreSQL only).
+SUBJECT_SCORES_FILLFACTOR = 85
+SUBJECT_SCORES_STORAGE = f"ALTER TABLE subject_scores SET (fillfactor = {SUBJECT_SCORES_FILLFACTOR})"
+event.listen(SubjectScore.__table__, "after_create", DDL(SUBJECT_SCORES_STORAGE).execute_if(dialect="postgresql"))
 
 
 class ScoreSnapshot(Base):
-    """One immutable entry of a subject's score history, with the reasons."""
+    """One immutable entry of a subject's score history, with the reasons.
+
+    `stored_reasons` (column `reasons`) is what the recomputation wrote — compactly:
+
+        {"base": 1000, "items": [[record_id, points], [record_id, points, "D"], ...]}
+        plus, while a direct grade stands: "floor" (the cap, or null), "score_grade" (the grade the
+        score alone gives) and "freeze" (the bonus freeze applied);
+
+    `reasons` is the expanded, documented shape (scheme, base, as_of, score_before_floor,
+    grade_from_score, direct_grade, bonus_points, bonus_frozen, frozen_points, floor, floor_applied,
+    items [{record_id, title, points, counted, direct_grade, category, decided_on, valid_until}] in
+    decision order). What decided the score — the items, their points and direct grades, the base,
+    the floor, the freeze — is in the snapshot itself; an item's title, category and dates are
+    descriptive and read from the item when shown. Rows written before the compact form are
+    returned as stored.
+    """
 
     __tablename__ = "score_snapshots"
-    __table_args__ = (Index("ix_score_snapshots_subject_as_of", "subject_id", "as_of", "id"),)
 
     id: Mapped[int] = mapped_column(SnapshotId, primary_key=True, autoincrement=True)
-    subject_id: Mapped[int] = mapped_column()  # no foreign key, as in subject_scores
+    subject_id: Mapped[int] = mapped_column()  # no foreign key, as in subject_scores; no index: see previous_id
+    previous_id: Mapped[int | None] = mapped_column(
+        SnapshotId, comment="The subject's snapshot before this one (the history chain; no foreign key)")
     scheme: Mapped[str] = mapped_column(String(40))
     as_of: Mapped[date] = mapped_column(Date)
     score: Mapped[int] = mapped_column(Integer)
@@ -69,9 +103,19 @@ class ScoreSnapshot(Base):
     previous_score: Mapped[int | None] = mapped_column(Integer)
     previous_grade: Mapped[str | None] = mapped_column(String(4))
     previous_label: Mapped[str | None] = mapped_column(String(4))
-    reasons: Mapped[dict] = mapped_column(
-        ReasonsJSON, comment="base, items counted with their points, bonus freeze, floor, direct grade")
+    stored_reasons: Mapped[dict] = mapped_column(
+        "reasons", ReasonsJSON,
+        comment="Compact: base, items as [record id, points(, direct grade)], floor, grade from score, freeze")
     created_at: Mapped[datetime]
+
+    @property
+    def reasons(self) -> dict[str, Any]:
+        """The reasons in full (items with their titles and dates); see the class docstring."""
+        expanded = self.__dict__.get("_expanded_reasons")
+        if expanded is None:
+            expand_reasons(object_session(self), [self])
+            expanded = self.__dict__["_expanded_reasons"]
+        return expanded
 
 
 class ScoreDirty(Base):
@@ -84,15 +128,70 @@ class ScoreDirty(Base):
 
 
 # The incremental run finds items whose validity ends or begins without anyone acting by date
-# range: these indexes keep that lookup independent of the number of records.
-Index("ix_credit_records_valid_until", CreditRecord.valid_until)
-Index("ix_credit_records_decided_on", CreditRecord.decided_on)
-Index("ix_credit_records_repaired_on", CreditRecord.repaired_on)
+# range: these indexes keep that lookup independent of the number of records (and, on PostgreSQL,
+# answer it from the index alone: the subject is included).
+Index("ix_credit_records_valid_until", CreditRecord.valid_until, postgresql_include=["subject_id"])
+Index("ix_credit_records_decided_on", CreditRecord.decided_on, postgresql_include=["subject_id"])
+Index("ix_credit_records_repaired_on", CreditRecord.repaired_on, postgresql_include=["subject_id"],
+      postgresql_where=CreditRecord.repaired_on.is_not(None))  # PostgreSQL: only the repaired few
 # On PostgreSQL, everything a recomputation reads of an item, in the index by subject: an
 # incremental run probes a few thousand subjects with index-only scans instead of heap fetches.
+# The id is included for the snapshot reasons, so a recomputation never visits the table itself.
 Index("ix_credit_records_score_items", CreditRecord.subject_id, postgresql_include=[
-    "points", "direct_grade", "decided_on", "valid_until", "status", "repaired_on", "item_code"]).ddl_if(
+    "id", "points", "direct_grade", "decided_on", "valid_until", "status", "repaired_on", "item_code"]).ddl_if(
     dialect="postgresql")
+
+
+# --- the reasons, expanded when read -------------------------------------------------------------
+
+def _is_compact(stored: Any) -> bool:
+    return isinstance(stored, dict) and "score_before_floor" not in stored and all(
+        isinstance(item, list) for item in stored.get("items", []))
+
+
+def expand_reasons(session: Session | None, snapshots: Iterable[ScoreSnapshot]) -> None:
+    """Expand the compact reasons of `snapshots` in place (one query for all their items)."""
+    pending = [snap for snap in snapshots if "_expanded_reasons" not in snap.__dict__]
+    compact = {id(snap): snap for snap in pending if _is_compact(snap.stored_reasons)}
+    ids = sorted({int(item[0]) for snap in compact.values() for item in snap.stored_reasons.get("items", [])})
+    details: dict[int, Any] = {}
+    table = CreditRecord.__table__
+    for start in range(0, len(ids) if session is not None else 0, 500):
+        rows = session.execute(select(table.c.id, table.c.title, table.c.category, table.c.decided_on,
+                                      table.c.valid_until).where(table.c.id.in_(ids[start:start + 500])))
+        details.update((row.id, row) for row in rows)
+    for snap in pending:
+        stored = snap.stored_reasons
+        snap.__dict__["_expanded_reasons"] = _expand(snap, stored, details) if id(snap) in compact else stored
+
+
+def _expand(snap: ScoreSnapshot, stored: dict[str, Any], details: dict[int, Any]) -> dict[str, Any]:
+    base = int(stored.get("base", 0))
+    direct = snap.direct_grade
+    freeze = bool(stored.get("freeze")) and direct is not None
+    items: list[dict[str, Any]] = []
+    raw, bonus = base, 0
+    for entry in stored.get("items", []):
+        record_id, points = int(entry[0]), int(entry[1])
+        counted = not (freeze and points > 0)
+        raw += points if counted else 0
+        bonus += max(points, 0)
+        row = details.get(record_id)
+        items.append({
+            "record_id": record_id, "title": row.title if row else None, "points": points, "counted": counted,
+            "direct_grade": entry[2] if len(entry) > 2 else None, "category": row.category if row else None,
+            "decided_on": row.decided_on.isoformat() if row and row.decided_on else None,
+            "valid_until": row.valid_until.isoformat() if row and row.valid_until else None,
+        })
+    items.sort(key=lambda item: (item["decided_on"] or "9999-12-31", item["record_id"]))
+    floor = stored.get("floor") if direct is not None else None
+    frozen = bonus if freeze else 0
+    return {
+        "scheme": snap.scheme, "base": base, "as_of": snap.as_of.isoformat() if snap.as_of else None,
+        "score_before_floor": raw, "grade_from_score": stored.get("score_grade") or snap.grade,
+        "direct_grade": direct, "bonus_points": bonus, "bonus_frozen": frozen > 0, "frozen_points": frozen,
+        "floor": floor, "floor_applied": floor is not None and raw > floor, "items": items,
+    }
 
 
 # --- immutability of the history ------------------------------------------------------------------

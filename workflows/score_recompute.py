@@ -1,7 +1,7 @@
 """Set-based score recomputation into `subject_scores` and `score_snapshots` (DESIGN.md rule 5).
 
 `recompute(session, runtime, mode=..., as_of=...)` derives every affected subject's score and grade
-at `as_of` with a handful of SQL statements over all of them at once, never one ORM round trip per
+at `as_of` with one SQL statement over all of them at once (PostgreSQL), never one ORM round trip per
 subject. The semantics are the ones `workflows.scoring.score_at` implements for one subject
 (DOMAIN.md §8.1, §8.4, the brief of issue 6):
 
@@ -14,33 +14,50 @@ subject. The semantics are the ones `workflows.scoring.score_at` implements for 
 5. grade = the worse of the grade from the score and the direct grade; a D is labelled DA, DB or DC
    by the grade stored just before the drop (a first computation that is already D stays "D").
 
-Statements (both on SQLite and PostgreSQL, through SQLAlchemy Core):
-  targets   incremental only: claim the `score_dirty` queue and add the subjects with an item whose
-            validity ended, began or was repaired between the previous run's date and `as_of`
-            (expiry takes effect on the right day without anyone acting);
-  stage     INSERT … SELECT … GROUP BY with CASE expressions: the new value of every target subject
-            whose stored row differs (or is missing), joined with that stored row;
-  snapshots INSERT … SELECT from the stage where score or grade changed, with reasons (items
-            counted with their points, bonus freeze, floor, direct grade) built in SQL;
-  store     upsert (INSERT … ON CONFLICT DO UPDATE) of the changed rows into `subject_scores`.
+How (PostgreSQL): one round trip sets the transaction's settings and takes the lock, one runs the
+work as a single statement of data-modifying CTEs (the text is generated once per process):
+  full       every subject in one ordered pass — subjects, the GroupAggregate of their counting
+             items over the covering index `ix_credit_records_score_items` (index-only), the stored
+             rows (merge joins) — the changed rows materialised, then the snapshots INSERTed, the
+             stored rows UPDATEd by their address (ctid) and the missing ones INSERTed; the queue is
+             emptied. A first computation (nothing stored yet) skips the comparison: two INSERTs.
+  incremental  the targets: the `score_dirty` queue claimed (DELETE … RETURNING) plus the subjects
+             with an item whose validity ended, began or was repaired between the previous run's
+             date and `as_of` (expiry takes effect on the right day without anyone acting); their
+             items in one index-only scan (= ANY of the sorted targets); then ONE visit per target
+             to its stored row: the UPDATE reads it by primary key and writes it in the same step
+             (HOT: `subject_scores` keeps room on its pages), returning the old values for the
+             snapshots; only the targets it did not return are probed again, to INSERT the new ones.
 A subject whose value did not change is not written at all: its row keeps the `as_of` at which the
 value was established, and `score.last_as_of` (AppSetting) records the date of the last run.
-The caller owns the transaction (it commits); nothing here commits.
+SQLite (tests, development) runs the same SELECT into a temporary stage table, then the writes.
+
+Snapshots (models.score_store.ScoreSnapshot) store their reasons compactly: the base, the counted
+items as `[record id, points]` (`[id, points, direct grade]`), and under a direct grade the floor,
+the grade from the score and whether the bonus freeze applied. Everything else the API shows
+(score before the floor, bonus and frozen points, floor applied, each item's title, category and
+dates) is derived from those when read (`ScoreSnapshot.reasons`), in the same shape as before. A
+subject's snapshots form a chain (`subject_scores.snapshot_id` → `previous_id` → …), so the table
+needs no index by subject: appending a million snapshots touches only its last pages.
+
+Runs are serialised on PostgreSQL by a transaction-level advisory lock (two runs at once would
+race for the same new rows); session settings are `SET LOCAL`, for this transaction only (see
+`_PG_SETTINGS`). The caller owns the transaction (it commits); nothing here commits.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import (Column, Integer, MetaData, String, Table, and_, bindparam, case, delete, func, insert,
-                        literal, not_, or_, select, text, true)
+from sqlalchemy import Date, Integer, bindparam, literal, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateTable
 
-from models import AppSetting, CreditRecord, RecordStatus, ScoreDirty, ScoreSnapshot, Subject, SubjectScore
+from models import AppSetting, RecordStatus, ScoreSnapshot, SubjectScore
 from models.base import UTCDateTime
+from models.score_store import expand_reasons
 
 from . import scoring
 
@@ -51,24 +68,27 @@ DEFAULT_D_LABELS = {"AAA": "DA", "AA": "DA", "A": "DA", "B": "DB", "C": "DC"}
 #: DOMAIN.md §8.1 / §12 `score.direct_grade_floor` (sourced): the score ceiling under a direct grade.
 DEFAULT_DIRECT_GRADE_FLOORS = {"B": 850, "C": 600, "D": 599}
 
-records = CreditRecord.__table__
-subjects = Subject.__table__
-stored = SubjectScore.__table__
-snapshots = ScoreSnapshot.__table__
-dirty = ScoreDirty.__table__
+#: pg_advisory_xact_lock key of a recomputation ("scores" in ASCII): one run at a time.
+ADVISORY_LOCK_KEY = 0x73636F726573
 
-# Work tables, private to the transaction's connection (PostgreSQL drops them at commit).
-_work = MetaData()
-targets = Table("score_targets", _work, Column("subject_id", Integer, primary_key=True, autoincrement=False),
-                prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-stage = Table(
-    "score_stage", _work,
-    Column("subject_id", Integer), Column("score", Integer), Column("grade", String(4)),
-    Column("grade_label", String(4)), Column("direct_grade", String(4)), Column("active_items", Integer),
-    Column("raw_score", Integer), Column("bonus", Integer), Column("floor", Integer),
-    Column("score_grade", String(4)), Column("prev_score", Integer), Column("prev_grade", String(4)),
-    Column("prev_label", String(4)), Column("prev_version", Integer), Column("snap", Integer),
-    prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+#: Per-transaction PostgreSQL settings (SET LOCAL: they end with the recomputation's transaction).
+#: - jit off: compiling the CASE chains costs more than running them;
+#: - work_mem: the materialised rows of a first computation (≈130 MB for 1,000,000 subjects) stay in
+#:   memory instead of a temporary file;
+#: - synchronous_commit off: the commit does not wait for the WAL flush. Safe here because a
+#:   recomputation is derived data: if the server crashes in the few hundred milliseconds before the
+#:   WAL reaches disk, the whole transaction is lost atomically — stored scores, snapshots, the run
+#:   date AND the claimed dirty marks — so the next run recomputes exactly the same subjects from
+#:   their items. Only applied when the transaction had written nothing before the recomputation
+#:   (see `_session_settings`), so a caller's own changes keep the server's durability.
+_PG_SETTINGS = {"jit": "off", "work_mem": "256MB"}
+_PG_ASYNC_COMMIT = {"synchronous_commit": "off"}
+#: Full mode streams a million subjects in id order: a sorted GroupAggregate over the covering index
+#: (string_agg keeps ~1 KB of state per group, so hashing 500k groups spills to disk) and merge joins.
+_PG_FULL_SETTINGS = {"enable_hashagg": "off", "enable_hashjoin": "off", "enable_bitmapscan": "off"}
+#: Incremental mode touches thousands of subjects among millions: every join is an index probe.
+_PG_INCREMENTAL_SETTINGS = {"enable_hashjoin": "off", "enable_mergejoin": "off", "enable_seqscan": "off",
+                            "enable_memoize": "off"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,11 @@ class SchemeParams:
     @property
     def order(self) -> list[str]:
         return [grade for _floor, grade in self.grades]
+
+    def fingerprint(self) -> str:
+        """A hashable identity of everything the SQL text depends on (the statement cache key)."""
+        return repr((self.key, self.base, self.grades, sorted(self.floors.items()), self.bonus_freeze,
+                     sorted((self.d_labels or {}).items()), self.code_prefix))
 
 
 def scheme_params(runtime) -> SchemeParams:
@@ -127,225 +152,365 @@ class RecomputeStats:
         return out
 
 
-# --- dialect helpers --------------------------------------------------------------------------------
+# --- SQL text ---------------------------------------------------------------------------------------
+#
+# The statements are plain SQL generated once per (dialect, scheme, variant) and cached for the
+# process: no expression compilation per run (the cost of a first run in a process), and exactly the
+# text that was measured. Scheme values are inlined as literals after validation (they come from the
+# scheme files and the rules, never from a request); dates, ids and the clock are bound parameters.
 
-def _upsert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert
-
-
-def _json_object(dialect: str, pairs: list[tuple[str, Any]]):
-    args: list[Any] = []
-    for key, value in pairs:
-        args += [literal(key), value]
-    return (func.jsonb_build_object if dialect == "postgresql" else func.json_object)(*args)
+_WORD = re.compile(r"[A-Za-z0-9_.\-]{1,40}\Z")
 
 
-def _json_bool(dialect: str, condition):
-    if dialect == "postgresql":
-        return case((condition, true()), else_=literal(False))
-    return case((condition, func.json("true")), else_=func.json("false"))
+def _lit(value: str) -> str:
+    """A scheme word (grade, label, key, code prefix) as a quoted SQL literal."""
+    if not _WORD.match(value):
+        raise ValueError(f"unexpected scheme value {value!r}")
+    return f"'{value}'"
 
 
-def _active(t, table=records, scheme: SchemeParams | None = None):
-    """is_active_on(record, t) as SQL (workflows/records.py), for the items `scheme` owns (the
-    default scheme owns items without a catalogue code: workflows.scoring.Scheme.owns)."""
-    owned = true()
-    if scheme is not None and scheme.code_prefix and "item_code" in table.c:
-        owned = or_(table.c.item_code.is_(None), table.c.item_code == "",
-                    table.c.item_code.like(scheme.code_prefix + "-%"))
-    return and_(
-        owned,
-        table.c.decided_on <= t,
-        or_(table.c.valid_until.is_(None), table.c.valid_until >= t),
-        table.c.status != RecordStatus.REVOKED.value,
-        not_(and_(table.c.status == RecordStatus.REPAIRED.value, table.c.repaired_on.is_not(None),
-                  table.c.repaired_on <= t)),
-        or_(table.c.points != 0, table.c.direct_grade.is_not(None)),
-    )
+def _case(subject: str, pairs, else_: str = "NULL") -> str:
+    whens = " ".join(f"WHEN {when} THEN {then}" for when, then in pairs)
+    return f"CASE {subject} {whens} ELSE {else_} END" if whens else else_
 
 
-def _prepare_work_tables(conn) -> None:
-    for table in (targets, stage):
-        conn.execute(CreateTable(table, if_not_exists=True))
-        conn.execute(delete(table))
+class _Sql:
+    """The SQL of one scheme in one dialect."""
+
+    def __init__(self, dialect: str, scheme: SchemeParams) -> None:
+        self.pg = dialect == "postgresql"
+        self.scheme = scheme
+        order = scheme.order
+        self.order = order
+        self.worst = len(order) - 1
+        rank_of = {grade: index for index, grade in enumerate(order)}
+        self.floor_by_rank = {rank_of[g]: int(v) for g, v in scheme.floors.items() if g in rank_of}
+        self.base = int(scheme.base)
+        self.base_rank = next((i for i, (low, _g) in enumerate(scheme.grades) if low is None or self.base >= low),
+                              self.worst)
+        self.key = _lit(scheme.key)
+        self._rank_of = rank_of
+
+    # -- expressions -------------------------------------------------------------------------------
+
+    def grade(self, rank: str) -> str:
+        return _case(rank, [(i, _lit(g)) for i, g in enumerate(self.order)])
+
+    def active(self, r: str = "r") -> str:
+        """is_active_on(record, :as_of) (workflows/records.py) for the items the scheme owns (the
+        default scheme owns items without a catalogue code: workflows.scoring.Scheme.owns)."""
+        owned = ""
+        if self.scheme.code_prefix:
+            prefix = self.scheme.code_prefix
+            if not _WORD.match(prefix):
+                raise ValueError(f"unexpected code prefix {prefix!r}")
+            owned = f"({r}.item_code IS NULL OR {r}.item_code = '' OR {r}.item_code LIKE '{prefix}-%') AND "
+        revoked, repaired = _lit(RecordStatus.REVOKED.value), _lit(RecordStatus.REPAIRED.value)
+        return (f"{owned}{r}.decided_on <= :as_of AND ({r}.valid_until IS NULL OR {r}.valid_until >= :as_of) "
+                f"AND {r}.status <> {revoked} AND NOT ({r}.status = {repaired} AND {r}.repaired_on IS NOT NULL "
+                f"AND {r}.repaired_on <= :as_of) AND ({r}.points <> 0 OR {r}.direct_grade IS NOT NULL)")
+
+    def aggregates(self, r: str = "r") -> str:
+        """The per-subject columns of one group of counting items: d (rank of the worst direct
+        grade), n, score, srank (rank of the grade from the score), rank (final), list (the compact
+        reasons' items). Identical aggregate calls are computed once per group; the expressions over
+        them are cheap."""
+        d = "max(" + _case(f"{r}.direct_grade", [(_lit(g), i) for g, i in self._rank_of.items()]) + ")"
+        neg = f"coalesce(sum(CASE WHEN {r}.points < 0 THEN {r}.points ELSE 0 END), 0)"
+        pos = f"coalesce(sum(CASE WHEN {r}.points > 0 THEN {r}.points ELSE 0 END), 0)"
+        counted_pos = f"CASE WHEN {d} IS NULL THEN {pos} ELSE 0 END" if self.scheme.bonus_freeze else pos
+        raw = f"({self.base} + {neg} + {counted_pos})"
+        floor = _case(d, sorted(self.floor_by_rank.items()))
+        if self.pg:
+            score = f"LEAST({raw}, {floor})"  # LEAST ignores NULL: no floor, no cap
+        else:
+            score = f"(CASE WHEN {floor} < {raw} THEN {floor} ELSE {raw} END)"
+        srank = self._score_rank(score)
+        rank = f"GREATEST({srank}, {d})" if self.pg else f"(CASE WHEN {d} > {srank} THEN {d} ELSE {srank} END)"
+        grade_tail = self.concat("',\"'", f"{r}.direct_grade", "'\"]'")
+        item = self.concat("'['", f"{r}.id", "','", f"{r}.points",
+                           f"CASE WHEN {r}.direct_grade IS NULL THEN ']' ELSE {grade_tail} END")
+        items = f"string_agg({item}, ',')" if self.pg else f"group_concat({item}, ',')"
+        return f"{d} AS d, count(*) AS n, {score} AS score, {srank} AS srank, {rank} AS rank, {items} AS list"
+
+    def _score_rank(self, score: str) -> str:
+        lows = [low for low, _g in self.scheme.grades]
+        if (self.pg and lows and lows[-1] is None and all(low is not None for low in lows[:-1])
+                and all(a > b for a, b in zip(lows[:-1], lows[1:-1]))):
+            # One evaluation of the score: the bucket among the ascending lower bounds.
+            bounds = ", ".join(str(int(low)) for low in reversed(lows[:-1]))
+            return f"({self.worst} - width_bucket({score}, ARRAY[{bounds}]))"
+        whens = " ".join(f"WHEN {score} >= {int(low)} THEN {i}" for i, (low, _g) in enumerate(self.scheme.grades)
+                         if low is not None)
+        return f"(CASE {whens} ELSE {self.worst} END)"
+
+    def label(self, rank: str, prev_grade: str, prev_label: str) -> str:
+        d_labels = self.scheme.d_labels or DEFAULT_D_LABELS
+        worst = _lit(self.order[self.worst])
+        whens = " ".join(f"WHEN {prev_grade} = {_lit(g)} THEN {_lit(lab)}" for g, lab in d_labels.items())
+        return (f"CASE WHEN {rank} <> {self.worst} THEN {self.grade(rank)} WHEN {prev_grade} = {worst} "
+                f"THEN {prev_label} {whens} ELSE {worst} END")
+
+    def reasons(self) -> str:
+        """The compact reasons as JSON text (over the `changed` columns)."""
+        floors = _case("d", [(rank, f"'{floor}'") for rank, floor in sorted(self.floor_by_rank.items())], "'null'")
+        score_grade = _case("srank", [(i, f"'\"{g}\"'") for i, g in enumerate(self.order)], "'null'")
+        freeze = "'true'" if self.scheme.bonus_freeze else "'false'"
+        # Every ':' of the JSON is followed by a quote: text() must not read ':1000' as a parameter.
+        direct = self.concat("',\"floor\":'", floors, "',\"score_grade\":'", score_grade, "',\"freeze\":'", freeze,
+                             "'}'")
+        sql = self.concat("'{\"base\":'", str(self.base), "',\"items\":['", "coalesce(list, '')", "']'",
+                          f"CASE WHEN d IS NULL THEN '}}' ELSE {direct} END")
+        return f"CAST({sql} AS json)" if self.pg else sql
+
+    def concat(self, *parts: str) -> str:
+        """Text concatenation: PostgreSQL's concat() builds the result once (a chain of || copies it
+        at every step); SQLite has only ||. Callers keep NULLs out (concat skips them, || does not)."""
+        return f"concat({', '.join(parts)})" if self.pg else "(" + " || ".join(parts) + ")"
+
+    # -- the considered subjects with their new values beside the stored row --------------------------
+
+    def changed(self, source: str) -> str:
+        """Rows of `source` (sid, d, n, score, srank, rank, list; NULLs for a subject
+        without counting items) whose stored row is missing or differs, with the stored values."""
+        base_rank = self.base_rank
+        if self.pg:
+            prev = "LEFT JOIN (SELECT ps.ctid AS row_ctid, ps.* FROM subject_scores ps) p ON p.subject_id = c.sid"
+        else:
+            prev = "LEFT JOIN subject_scores p ON p.subject_id = c.sid"
+        # PostgreSQL: the stored row's physical address, so the UPDATE below fetches it directly (a TID
+        # scan) instead of probing the primary key a second time. Runs are serialised by the
+        # advisory lock and only they write the table, so the address is still the row's.
+        prev_ctid = "p.row_ctid AS prev_ctid, " if self.pg else ""
+        rank = f"coalesce(c.rank, {base_rank})"
+        fence = " OFFSET 0" if self.pg else ""  # evaluate the CASE chains once per row, not per reference
+        # The new snapshot's id is drawn here, so the snapshot, its link to the previous one and the
+        # stored row's link to it are written by the sibling statements from the same value.
+        if self.pg:
+            snap_id = "CASE WHEN y.snap THEN nextval((SELECT pg_get_serial_sequence('score_snapshots', 'id'))::regclass) END"
+        else:  # SQLite has one writer: the next ids after the highest
+            snap_id = ("CASE WHEN y.snap THEN (SELECT coalesce(max(id), 0) FROM score_snapshots) "
+                       "+ row_number() OVER (PARTITION BY y.snap ORDER BY y.sid) END")
+        return f"""
+SELECT y.*, {snap_id} AS snap_id FROM (
+SELECT x.*, (x.prev_sid IS NULL OR x.prev_score <> x.score OR x.prev_grade <> x.grade) AS snap FROM (
+  SELECT c.sid, coalesce(c.score, {self.base}) AS score, coalesce(c.srank, {base_rank}) AS srank, c.d,
+         coalesce(c.n, 0) AS n, c.list, {self.grade(rank)} AS grade,
+         {self.label(rank, 'p.grade', 'p.grade_label')} AS label, {self.grade('c.d')} AS direct,
+         {prev_ctid}p.subject_id AS prev_sid, p.score AS prev_score, p.grade AS prev_grade, p.grade_label AS prev_label,
+         p.version AS prev_version, p.direct_grade AS prev_direct, p.active_items AS prev_n, p.scheme AS prev_scheme,
+         p.snapshot_id AS prev_snapshot
+  FROM ({source}) c {prev}{fence}
+) x
+WHERE x.prev_sid IS NULL OR x.prev_score <> x.score OR x.prev_grade <> x.grade OR x.prev_label <> x.label
+   OR coalesce(x.prev_direct, '') <> coalesce(x.direct, '') OR x.prev_n <> x.n OR x.prev_scheme <> {self.key}
+) y"""
+
+    def full_source(self, id_range: bool) -> str:
+        in_range = " AND r.subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        subjects_in_range = " WHERE s.id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        return (f"SELECT s.id AS sid, a.d, a.n, a.score, a.srank, a.rank, a.list FROM subjects s "
+                f"LEFT JOIN (SELECT r.subject_id AS sid, {self.aggregates()} FROM credit_records r "
+                f"WHERE {self.active()}{in_range} GROUP BY r.subject_id) a ON a.sid = s.id{subjects_in_range}")
+
+    def window(self, id_range: bool) -> str:
+        """Subjects with an item that starts or stops counting between the previous run (:lo) and
+        this one (:hi): validity ended, began, or a repair took effect. Three index range scans
+        (index-only on PostgreSQL: the date indexes include the subject)."""
+        in_range = " AND r.subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        return " UNION ALL ".join(
+            f"SELECT r.subject_id FROM credit_records r WHERE {condition}{in_range}" for condition in (
+                "r.valid_until >= :lo AND r.valid_until < :hi", "r.decided_on > :lo AND r.decided_on <= :hi",
+                "r.repaired_on > :lo AND r.repaired_on <= :hi"))
+
+    # -- PostgreSQL: one statement ---------------------------------------------------------------------
+
+    def pg_statement(self, mode: str, id_range: bool, window: bool) -> str:
+        if mode == "fill":
+            return self.pg_fill(id_range)
+        return self.pg_full(id_range) if mode == "full" else self.pg_incremental(id_range, window)
+
+    def _snapshot_insert(self, source: str) -> str:
+        return f"""snaps AS (
+  INSERT INTO score_snapshots (id, previous_id, subject_id, scheme, as_of, score, grade, grade_label, direct_grade,
+                               previous_score, previous_grade, previous_label, reasons, created_at)
+  SELECT snap_id, prev_snapshot, sid, {self.key}, :as_of, score, grade, label, direct, prev_score, prev_grade,
+         prev_label, {self.reasons()}, :now
+  FROM ({source}) s RETURNING 1)"""
+
+    def pg_full(self, id_range: bool) -> str:
+        """Every subject (in range): one ordered pass over subjects, their items and stored rows
+        (merge joins), the changed rows materialised, then the writes."""
+        dirty_range = " WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        subjects = "(SELECT count(*) FROM subjects" + (" WHERE id BETWEEN :id_lo AND :id_hi)" if id_range else ")")
+        ctes = [f"changed AS MATERIALIZED ({self.changed(self.full_source(id_range))})",
+                self._snapshot_insert("SELECT * FROM changed WHERE snap"),
+                f"""upd AS (
+  UPDATE subject_scores t SET scheme = {self.key}, score = c.score, grade = c.grade, grade_label = c.label,
+         direct_grade = c.direct, active_items = c.n, version = c.prev_version + 1, as_of = :as_of, computed_at = :now,
+         snapshot_id = coalesce(c.snap_id, c.prev_snapshot)
+  FROM changed c WHERE c.prev_sid IS NOT NULL AND t.ctid = c.prev_ctid AND t.subject_id = c.sid RETURNING 1)""",
+                # New rows: a plain INSERT (no speculative ON CONFLICT insertion: twice as fast); the
+                # advisory lock keeps a concurrent run from inserting the same subject.
+                f"""ins AS (
+  INSERT INTO subject_scores (subject_id, scheme, score, grade, grade_label, direct_grade, active_items, version,
+                              as_of, computed_at, snapshot_id)
+  SELECT sid, {self.key}, score, grade, label, direct, n, 1, :as_of, :now, snap_id FROM changed WHERE prev_sid IS NULL
+  RETURNING 1)""",
+                # Everything in range is now current: queued marks are satisfied.
+                f"cleared AS (DELETE FROM score_dirty{dirty_range} RETURNING 1)"]
+        return ("WITH " + ",\n".join(ctes) + f"\nSELECT {subjects} AS subjects, 0 AS dirty, 0 AS window, "
+                "(SELECT count(*) FROM snaps) AS snapshots, (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) "
+                "AS changed, (SELECT count(*) FROM cleared) AS cleared")
+
+    def pg_fill(self, id_range: bool) -> str:
+        """The first computation (full mode with nothing stored in range): every subject is new, so
+        there is no stored row to join, compare or update — one ordered pass, then two inserts."""
+        dirty_range = " WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        rank = f"coalesce(c.rank, {self.base_rank})"
+        # Snapshot ids as one block: the first drawn from the sequence, the rest numbered in subject
+        # order, the sequence then set past the block (the advisory lock keeps other runs out; no
+        # other code inserts snapshots) — one nextval() instead of a million.
+        seq = "(SELECT pg_get_serial_sequence('score_snapshots', 'id'))::regclass"
+        ctes = [f"first_id AS MATERIALIZED (SELECT nextval({seq}) AS id)",
+                f"""changed AS MATERIALIZED (
+  SELECT c.sid, coalesce(c.score, {self.base}) AS score, coalesce(c.srank, {self.base_rank}) AS srank, c.d,
+         coalesce(c.n, 0) AS n, c.list, {self.grade(rank)} AS grade, {self.label(rank, 'NULL', 'NULL')} AS label,
+         {self.grade('c.d')} AS direct, (SELECT id FROM first_id) + row_number() OVER (ORDER BY c.sid) - 1 AS snap_id
+  FROM ({self.full_source(id_range)}) c)""",
+                self._snapshot_insert(
+                    "SELECT sid, snap_id, CAST(NULL AS bigint) AS prev_snapshot, score, grade, label, direct, "
+                    "CAST(NULL AS integer) AS prev_score, CAST(NULL AS varchar) AS prev_grade, "
+                    "CAST(NULL AS varchar) AS prev_label, d, srank, list FROM changed"),
+                f"""ins AS (
+  INSERT INTO subject_scores (subject_id, scheme, score, grade, grade_label, direct_grade, active_items, version,
+                              as_of, computed_at, snapshot_id)
+  SELECT sid, {self.key}, score, grade, label, direct, n, 1, :as_of, :now, snap_id FROM changed RETURNING 1)""",
+                f"cleared AS (DELETE FROM score_dirty{dirty_range} RETURNING 1)"]
+        return ("WITH " + ",\n".join(ctes) + "\nSELECT (SELECT count(*) FROM changed) AS subjects, 0 AS dirty, "
+                "0 AS window, (SELECT count(*) FROM snaps) AS snapshots, (SELECT count(*) FROM ins) AS changed, "
+                "(SELECT count(*) FROM cleared) AS cleared, "
+                f"setval({seq}, (SELECT id FROM first_id) + greatest((SELECT count(*) FROM changed), 1) - 1) AS last_id")
+
+    def pg_incremental(self, id_range: bool, window: bool) -> str:
+        """The queued and window subjects, in subject order: their items in one ordered index-only
+        scan, then each stored row read and, if its value changed, updated in the same step (the
+        UPDATE joins the row it probes by its address, so the page is still in memory) — a million
+        rows and an incremental run touches each of its subjects' pages once; snapshots from the
+        UPDATE's RETURNING. Only the few targets the UPDATE did not return (unchanged, or never
+        stored) are probed again, to insert the new ones."""
+        dirty_range = " WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        ctes = [f"claimed AS (DELETE FROM score_dirty{dirty_range} RETURNING subject_id)"]
+        found = "SELECT subject_id FROM claimed"
+        if window:
+            ctes.append(f"win AS ({self.window(id_range)})")
+            found += " UNION SELECT subject_id FROM win"
+        # In subject order: the probes below then walk each index and table in one direction.
+        ctes.append(f"targets AS MATERIALIZED (SELECT subject_id AS sid FROM ({found}) u ORDER BY subject_id)")
+        # One ordered index-only scan of the covering index for all targets (= ANY of the sorted
+        # array: one descent per target, no per-target rescan), grouped as it streams; then the
+        # targets without a counting item, at the base.
+        ctes.append(f"""items AS MATERIALIZED (
+  SELECT r.subject_id AS sid, {self.aggregates()} FROM credit_records r
+  WHERE r.subject_id = ANY(CAST((SELECT array_agg(sid) FROM targets) AS integer[])) AND {self.active()}
+  GROUP BY r.subject_id ORDER BY r.subject_id)""")
+        ctes.append(f"""computed AS MATERIALIZED (
+  SELECT * FROM items UNION ALL
+  SELECT t.sid, NULL, 0, {self.base}, {self.base_rank}, {self.base_rank}, NULL FROM targets t
+  WHERE t.sid NOT IN (SELECT sid FROM items))""")
+        grade, direct = self.grade("c.rank"), self.grade("c.d")
+        label = self.label("c.rank", "o.grade", "o.grade_label")
+        snap = f"(o.score <> c.score OR o.grade <> {grade})"
+        next_id = "nextval((SELECT pg_get_serial_sequence('score_snapshots', 'id'))::regclass)"
+        ctes.append(f"""upd AS (
+  UPDATE subject_scores t SET scheme = {self.key}, score = c.score, grade = {grade}, grade_label = {label},
+         direct_grade = {direct}, active_items = c.n, version = o.version + 1, as_of = :as_of, computed_at = :now,
+         snapshot_id = CASE WHEN {snap} THEN {next_id} ELSE o.snapshot_id END
+  FROM computed c JOIN subject_scores o ON o.subject_id = c.sid
+  WHERE t.ctid = o.ctid AND ({snap} OR o.grade_label <> {label} OR coalesce(o.direct_grade, '') <> coalesce({direct}, '')
+        OR o.active_items <> c.n OR o.scheme <> {self.key})
+  RETURNING t.subject_id AS sid, t.snapshot_id AS snap_id, o.snapshot_id AS prev_snapshot, o.score AS prev_score,
+            o.grade AS prev_grade, o.grade_label AS prev_label, t.score, t.grade, t.grade_label AS label,
+            t.direct_grade AS direct, c.d, c.srank, c.list)""")
+        # Targets the UPDATE did not return (a hashed subplan), then the never-stored among them.
+        new_label = self.label("c.rank", "NULL", "NULL")
+        ctes.append(f"""fresh AS MATERIALIZED (
+  SELECT c.sid, c.score, {grade} AS grade, {new_label} AS label, {direct} AS direct, c.n, c.d, c.srank, c.list,
+         {next_id} AS snap_id
+  FROM computed c WHERE c.sid NOT IN (SELECT sid FROM upd)
+    AND NOT EXISTS (SELECT 1 FROM subject_scores ps WHERE ps.subject_id = c.sid))""")
+        ctes.append(f"""ins AS (
+  INSERT INTO subject_scores (subject_id, scheme, score, grade, grade_label, direct_grade, active_items, version,
+                              as_of, computed_at, snapshot_id)
+  SELECT sid, {self.key}, score, grade, label, direct, n, 1, :as_of, :now, snap_id FROM fresh RETURNING 1)""")
+        ctes.append(self._snapshot_insert(
+            "SELECT sid, snap_id, prev_snapshot, score, grade, label, direct, prev_score, prev_grade, prev_label, d, "
+            "srank, list FROM upd WHERE snap_id IS DISTINCT FROM prev_snapshot UNION ALL "
+            "SELECT sid, snap_id, NULL, score, grade, label, direct, NULL, NULL, NULL, d, srank, list FROM fresh"))
+        return ("WITH " + ",\n".join(ctes) + "\nSELECT (SELECT count(*) FROM targets) AS subjects, "
+                "(SELECT count(*) FROM claimed) AS dirty, (SELECT count(*) FROM targets) - (SELECT count(*) FROM claimed) "
+                "AS window, "
+                "(SELECT count(*) FROM snaps) AS snapshots, (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) "
+                "AS changed")
+
+    # -- SQLite: the same SELECT into a stage table, then the writes -------------------------------------
+
+    def sqlite_stage(self, mode: str, id_range: bool) -> str:
+        if mode == "full":
+            source = self.full_source(id_range)
+        else:
+            source = (f"SELECT t.subject_id AS sid, a.d, a.n, a.score, a.srank, a.rank, a.list "
+                      f"FROM temp.score_targets t LEFT JOIN (SELECT r.subject_id AS sid, {self.aggregates()} "
+                      f"FROM credit_records r JOIN temp.score_targets tt ON tt.subject_id = r.subject_id "
+                      f"WHERE {self.active()} GROUP BY r.subject_id) a ON a.sid = t.subject_id")
+        return f"CREATE TEMP TABLE score_stage AS {self.changed(source)}"
+
+    def sqlite_writes(self) -> tuple[str, str]:
+        snaps = (f"INSERT INTO score_snapshots (id, previous_id, subject_id, scheme, as_of, score, grade, grade_label, "
+                 f"direct_grade, previous_score, previous_grade, previous_label, reasons, created_at) "
+                 f"SELECT snap_id, prev_snapshot, sid, {self.key}, :as_of, score, grade, label, direct, prev_score, "
+                 f"prev_grade, prev_label, {self.reasons()}, :now FROM temp.score_stage WHERE snap ORDER BY sid")
+        store = (f"INSERT INTO subject_scores (subject_id, scheme, score, grade, grade_label, direct_grade, "
+                 f"active_items, version, as_of, computed_at, snapshot_id) "
+                 f"SELECT sid, {self.key}, score, grade, label, direct, n, coalesce(prev_version, 0) + 1, :as_of, :now, "
+                 f"coalesce(snap_id, prev_snapshot) "
+                 f"FROM temp.score_stage WHERE true ON CONFLICT (subject_id) DO UPDATE SET scheme = excluded.scheme, "
+                 f"score = excluded.score, grade = excluded.grade, grade_label = excluded.grade_label, "
+                 f"direct_grade = excluded.direct_grade, active_items = excluded.active_items, "
+                 f"version = excluded.version, as_of = excluded.as_of, computed_at = excluded.computed_at, "
+                 f"snapshot_id = excluded.snapshot_id")
+        return snaps, store
 
 
-# --- the statements ---------------------------------------------------------------------------------
-
-def _collect_targets(conn, dialect: str, as_of: date, last: date | None,
-                     id_range: tuple[int, int] | None, stats: RecomputeStats) -> None:
-    """Claim the dirty queue and add the subjects whose items start or stop counting in the window."""
-    in_range = dirty.c.subject_id.between(*id_range) if id_range else true()
-    if dialect == "postgresql":
-        # Claim atomically: a change committed after this statement re-marks its subject.
-        claimed = delete(dirty).where(in_range).returning(dirty.c.subject_id).cte("claimed")
-        result = conn.execute(insert(targets).from_select(["subject_id"], select(claimed.c.subject_id))
-                                 .add_cte(claimed))
-    else:
-        # SQLite has one writer: a commit between these two statements makes the DELETE fail.
-        result = conn.execute(insert(targets).from_select(["subject_id"], select(dirty.c.subject_id)
-                                                             .where(in_range)))
-        conn.execute(delete(dirty).where(dirty.c.subject_id.in_(select(targets.c.subject_id))))
-    stats.dirty = max(result.rowcount or 0, 0)
-
-    lo, hi = (min(last, as_of), max(last, as_of)) if last is not None else (as_of - timedelta(days=1), as_of)
-    if lo == hi:
-        return
-    # Active on lo but not on hi (validity ended, repair took effect), or the reverse (began).
-    window = or_(
-        and_(records.c.valid_until >= lo, records.c.valid_until < hi),
-        and_(records.c.decided_on > lo, records.c.decided_on <= hi),
-        and_(records.c.repaired_on > lo, records.c.repaired_on <= hi),
-    )
-    if id_range:
-        window = and_(window, records.c.subject_id.between(*id_range))
-    found = select(records.c.subject_id).where(window).distinct()
-    result = conn.execute(_upsert(dialect)(targets).from_select(["subject_id"], found)
-                             .on_conflict_do_nothing(index_elements=["subject_id"]))
-    stats.window = max(result.rowcount or 0, 0)
+_BIND_TYPES = {"as_of": Date(), "lo": Date(), "hi": Date(), "now": UTCDateTime(), "id_lo": Integer(),
+               "id_hi": Integer()}
+_CACHE: dict[tuple, Any] = {}
 
 
-def _computed(dialect: str, scheme: SchemeParams, t: date, mode: str, id_range: tuple[int, int] | None):
-    """SELECT the new value of every considered subject beside its stored row.
-
-    Each level is fenced with OFFSET 0 so the planner evaluates its CASE once per row instead of
-    inlining it into every reference above (which multiplies the expression)."""
-    order = scheme.order
-    rank_of = {grade: index for index, grade in enumerate(order)}
-    direct_rank = case(*[(records.c.direct_grade == g, rank_of[g]) for g in scheme.floors if g in rank_of])
-    agg_where = [_active(t, records, scheme)]
-    if mode == "full":
-        base_q = select(subjects.c.id.label("sid"))
-        if id_range:
-            base_q = base_q.where(subjects.c.id.between(*id_range))
-            agg_where.append(records.c.subject_id.between(*id_range))
-        agg_from = records
-    else:
-        # Targets come from credit records (a foreign key to subjects) and their dirty marks: no
-        # join with subjects needed.
-        base_q = select(targets.c.subject_id.label("sid"))
-        agg_from = records.join(targets, targets.c.subject_id == records.c.subject_id)
-    base_sq = base_q.subquery("considered")
-    sums = (func.sum(case((records.c.points < 0, records.c.points), else_=0)).label("neg"),
-            func.sum(case((records.c.points > 0, records.c.points), else_=0)).label("pos"),
-            func.max(direct_rank).label("drank"),
-            func.count().label("n"))
-    # A few thousand targets among millions of items on PostgreSQL: one index probe per subject
-    # (LATERAL), whatever the statistics of the fresh work table say. Otherwise one grouped pass.
-    probe = dialect == "postgresql" and mode == "incremental"
-    if probe:
-        agg = (select(records.c.subject_id.label("sid"), *sums)
-               .where(records.c.subject_id == base_sq.c.sid, *agg_where)
-               .group_by(records.c.subject_id).lateral("items"))
-    else:
-        agg = (select(records.c.subject_id.label("sid"), *sums)
-               .select_from(agg_from).where(*agg_where).group_by(records.c.subject_id).subquery("items"))
-
-    drank = agg.c.drank
-    pos = func.coalesce(agg.c.pos, 0)
-    counted_pos = case((drank.is_(None), pos), else_=0) if scheme.bonus_freeze else pos
-    raw = (literal(scheme.base) + func.coalesce(agg.c.neg, 0) + counted_pos)
-    floor = case(*[(drank == rank_of[g], literal(v)) for g, v in scheme.floors.items() if g in rank_of],
-                 else_=None)
-    level1 = (select(base_sq.c.sid, raw.label("raw"), pos.label("pos"), drank.label("drank"), floor.label("floor"),
-                     func.coalesce(agg.c.n, 0).label("n"))
-              .select_from(base_sq.outerjoin(agg, true() if probe else agg.c.sid == base_sq.c.sid))
-              .offset(0).subquery("l1"))
-
-    score = case((and_(level1.c.floor.is_not(None), level1.c.raw > level1.c.floor), level1.c.floor),
-                 else_=level1.c.raw)
-    level2 = select(level1, score.label("score")).offset(0).subquery("l2")
-
-    score_rank = case(*[(level2.c.score >= lowest, index) for index, (lowest, _g) in enumerate(scheme.grades)
-                        if lowest is not None], else_=len(order) - 1)
-    level3 = select(level2, score_rank.label("srank")).offset(0).subquery("l3")
-    final_rank = case((and_(level3.c.drank.is_not(None), level3.c.drank > level3.c.srank), level3.c.drank),
-                      else_=level3.c.srank)
-    level4 = select(level3, final_rank.label("rank")).offset(0).subquery("l4")
-
-    def grade_name(rank_col):
-        return case(*[(rank_col == index, literal(g)) for index, g in enumerate(order)])
-
-    worst = len(order) - 1
-    d_labels = scheme.d_labels or DEFAULT_D_LABELS
-    p = stored
-    if probe:
-        p = select(stored).where(stored.c.subject_id == level4.c.sid).limit(1).lateral("p")  # LIMIT: keep the probe
-    label = case(
-        (level4.c.rank != worst, grade_name(level4.c.rank)),
-        (p.c.grade == order[worst], p.c.grade_label),
-        *[(p.c.grade == g, literal(lab)) for g, lab in d_labels.items()],
-        else_=literal(order[worst]))
-    joined = (select(level4.c.sid, level4.c.score, grade_name(level4.c.rank).label("grade"), label.label("label"),
-                     grade_name(level4.c.drank).label("direct"), level4.c.n, level4.c.raw, level4.c.pos,
-                     level4.c.floor, grade_name(level4.c.srank).label("score_grade"),
-                     p.c.subject_id.label("prev_sid"), p.c.score.label("prev_score"),
-                     p.c.grade.label("prev_grade"), p.c.grade_label.label("prev_label"),
-                     p.c.direct_grade.label("prev_direct"), p.c.active_items.label("prev_n"),
-                     p.c.scheme.label("prev_scheme"), p.c.version.label("prev_version"))
-              .select_from(level4.outerjoin(p, true() if probe else p.c.subject_id == level4.c.sid))
-              .offset(0).subquery("j"))
-    j = joined.c
-    first = j.prev_sid.is_(None)
-    snap = or_(first, j.prev_score != j.score, j.prev_grade != j.grade)
-    changed = or_(snap, j.prev_label != j.label, func.coalesce(j.prev_direct, "") != func.coalesce(j.direct, ""),
-                  j.prev_n != j.n, j.prev_scheme != scheme.key)
-    return (select(j.sid, j.score, j.grade, j.label, j.direct, j.n, j.raw, j.pos, j.floor, j.score_grade,
-                   j.prev_score, j.prev_grade, j.prev_label, j.prev_version, case((snap, 1), else_=0))
-            .where(changed))
+def _statement(dialect: str, scheme: SchemeParams, variant: tuple, build) -> Any:
+    """The text() of one statement, built once per process."""
+    key = (dialect, scheme.fingerprint(), variant)
+    stmt = _CACHE.get(key)
+    if stmt is None:
+        sql = build(_Sql(dialect, scheme))
+        unknown = set(text(sql)._bindparams) - set(_BIND_TYPES)
+        if unknown:  # a ':word' inside a literal would silently become a parameter
+            raise ValueError(f"unexpected parameters {sorted(unknown)} in the recomputation SQL")
+        stmt = text(sql).bindparams(*[bindparam(name, type_=type_) for name, type_ in _BIND_TYPES.items()
+                                      if re.search(rf":{name}\b", sql)])
+        _CACHE[key] = stmt
+    return stmt
 
 
-def _reasons(dialect: str, scheme: SchemeParams, t: date, probe: bool = False):
-    """The snapshot rows' reasons in SQL: (reasons expression, FROM clause over the stage).
+def statement_sql(dialect: str, mode: str = "incremental", *, window: bool = True, id_range: bool = False,
+                  runtime=None, scheme: SchemeParams | None = None) -> str:
+    """The SQL a run executes (for EXPLAIN and review): the PostgreSQL statement, or SQLite's stage."""
+    scheme = scheme or scheme_params(runtime)
+    sql = _Sql(dialect, scheme)
+    return sql.pg_statement(mode, id_range, window) if dialect == "postgresql" else sql.sqlite_stage(mode, id_range)
 
-    `probe`: few snapshots among many items, one correlated index probe per snapshot."""
-    r = records.alias("r")
-    grouped = dialect == "postgresql" and not probe
-    owner = stage.alias("owner") if grouped else stage
-    frozen = and_(owner.c.direct_grade.is_not(None), r.c.points > 0) if scheme.bonus_freeze else literal(False)
-    item = _json_object(dialect, [
-        ("record_id", r.c.id), ("title", r.c.title), ("points", r.c.points),
-        ("counted", _json_bool(dialect, not_(frozen))), ("direct_grade", r.c.direct_grade),
-        ("category", r.c.category), ("decided_on", r.c.decided_on), ("valid_until", r.c.valid_until),
-    ])
-    if grouped:
-        from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-        # One grouped pass over the changed subjects' items (a hash or index join, as the
-        # statistics of the analysed stage say), not one subquery per snapshot.
-        per_subject = (select(owner.c.subject_id.label("sid"),
-                              func.jsonb_agg(aggregate_order_by(item, r.c.decided_on, r.c.id)).label("item_list"))
-                       .select_from(owner.join(r, r.c.subject_id == owner.c.subject_id))
-                       .where(owner.c.snap == 1, _active(t, r, scheme)).group_by(owner.c.subject_id).subquery("reason_items"))
-        items = func.coalesce(per_subject.c.item_list, text("'[]'::jsonb"))
-        from_clause = stage.outerjoin(per_subject, per_subject.c.sid == stage.c.subject_id)
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import aggregate_order_by
-
-        where = and_(r.c.subject_id == stage.c.subject_id, _active(t, r, scheme))
-        items = func.coalesce(select(func.jsonb_agg(aggregate_order_by(item, r.c.decided_on, r.c.id)))
-                              .where(where).scalar_subquery(), text("'[]'::jsonb"))
-        from_clause = stage
-    else:
-        where = and_(r.c.subject_id == stage.c.subject_id, _active(t, r, scheme))
-        items = func.json(select(func.json_group_array(item)).where(where).scalar_subquery())
-        from_clause = stage
-    frozen_points = case((and_(stage.c.direct_grade.is_not(None), literal(scheme.bonus_freeze)), stage.c.bonus),
-                         else_=0)
-    return _json_object(dialect, [
-        ("scheme", literal(scheme.key)), ("base", literal(scheme.base)), ("as_of", literal(t.isoformat())),
-        ("score_before_floor", stage.c.raw_score), ("grade_from_score", stage.c.score_grade),
-        ("direct_grade", stage.c.direct_grade), ("bonus_points", stage.c.bonus),
-        ("bonus_frozen", _json_bool(dialect, frozen_points > 0)), ("frozen_points", frozen_points),
-        ("floor", stage.c.floor),
-        ("floor_applied", _json_bool(dialect, and_(stage.c.floor.is_not(None), stage.c.raw_score > stage.c.floor))),
-        ("items", items),
-    ]), from_clause
-
+# --- the run ----------------------------------------------------------------------------------------
 
 def recompute(session: Session, runtime, *, mode: str = "incremental", as_of: date | None = None,
               id_range: tuple[int, int] | None = None) -> RecomputeStats:
@@ -361,86 +526,133 @@ def recompute(session: Session, runtime, *, mode: str = "incremental", as_of: da
     started = time.perf_counter()
     t = as_of or runtime.today()
     scheme = scheme_params(runtime)
-    session.flush()  # pending ORM changes first (their dirty marks included); then Core on the same connection
-    conn = session.connection().execution_options(preserve_rowcount=True)
+    session.flush()  # pending ORM changes first (their dirty marks included); then SQL on the same connection
+    conn = session.connection()
     dialect = conn.dialect.name
-    now = runtime.clock.now()
     stats = RecomputeStats(mode=mode, as_of=t)
+    params: dict[str, Any] = {"as_of": t, "now": runtime.clock.now()}
+    if id_range:
+        params.update(id_lo=int(id_range[0]), id_hi=int(id_range[1]))
+    window = False
     if dialect == "postgresql":
-        # Compiling these CASE chains costs more than running them (seconds at 1M rows).
-        conn.execute(text("SET LOCAL jit = off"))
-    _prepare_work_tables(conn)
-
+        _session_settings(conn, mode)
     if mode == "incremental":
-        _collect_targets(conn, dialect, t, last_as_of(conn), id_range, stats)
-        stats.subjects = stats.dirty + stats.window
-        if not stats.subjects:
-            _finish(conn, dialect, t, id_range, stats, started)
-            return stats
+        last = last_as_of(conn)
+        lo, hi = (min(last, t), max(last, t)) if last is not None else (t - timedelta(days=1), t)
+        window = lo != hi
+        if window:
+            params.update(lo=lo, hi=hi)
+
+    if dialect == "postgresql":
+        variant = mode
+        if mode == "full" and _nothing_stored(conn, id_range):
+            variant = "fill"  # the first computation
+        stmt = _statement(dialect, scheme, (variant, bool(id_range), window),
+                          lambda sql: sql.pg_statement(variant, bool(id_range), window))
+        row = conn.execute(stmt, params).mappings().one()
+        stats.subjects, stats.dirty, stats.window = row["subjects"], row["dirty"], row["window"]
+        stats.changed, stats.snapshots = row["changed"], row["snapshots"]
     else:
-        count = select(func.count()).select_from(subjects)
-        if id_range:
-            count = count.where(subjects.c.id.between(*id_range))
-        stats.subjects = conn.execute(count).scalar_one()
-
-    columns = ["subject_id", "score", "grade", "grade_label", "direct_grade", "active_items", "raw_score", "bonus",
-               "floor", "score_grade", "prev_score", "prev_grade", "prev_label", "prev_version", "snap"]
-    stats.changed = max(conn.execute(insert(stage).from_select(columns, _computed(dialect, scheme, t, mode, id_range)))
-                        .rowcount or 0, 0)
-    if dialect == "postgresql" and mode == "full":
-        conn.execute(text("ANALYZE score_stage"))  # a fresh temp table has no statistics (full: joins by plan)
-
-    if stats.changed:
-        now_param = bindparam("now", now, type_=UTCDateTime())
-        reasons, from_clause = _reasons(dialect, scheme, t, probe=mode == "incremental")
-        snap_rows = (select(stage.c.subject_id, literal(scheme.key), literal(t), stage.c.score, stage.c.grade,
-                            stage.c.grade_label, stage.c.direct_grade, stage.c.prev_score, stage.c.prev_grade,
-                            stage.c.prev_label, reasons, now_param)
-                     .select_from(from_clause).where(stage.c.snap == 1))
-        stats.snapshots = max(conn.execute(insert(snapshots).from_select(
-            ["subject_id", "scheme", "as_of", "score", "grade", "grade_label", "direct_grade", "previous_score",
-             "previous_grade", "previous_label", "reasons", "created_at"], snap_rows)).rowcount or 0, 0)
-
-        rows = select(stage.c.subject_id, literal(scheme.key), stage.c.score, stage.c.grade, stage.c.grade_label,
-                      stage.c.direct_grade, stage.c.active_items, func.coalesce(stage.c.prev_version, 0) + 1,
-                      literal(t), now_param).where(true())  # SQLite needs a WHERE before ON CONFLICT
-        upsert = _upsert(dialect)(stored).from_select(
-            ["subject_id", "scheme", "score", "grade", "grade_label", "direct_grade", "active_items", "version",
-             "as_of", "computed_at"], rows)
-        conn.execute(upsert.on_conflict_do_update(index_elements=["subject_id"], set_={
-            name: upsert.excluded[name] for name in ("scheme", "score", "grade", "grade_label", "direct_grade",
-                                                     "active_items", "version", "as_of", "computed_at")}))
-    _finish(conn, dialect, t, id_range, stats, started)
+        _sqlite_run(conn, scheme, mode, id_range, window, params, stats)
+    if id_range is None:
+        set_last_as_of(conn, dialect, t)
+    stats.seconds = round(time.perf_counter() - started, 4)
     return stats
 
 
-def _finish(conn, dialect: str, t: date, id_range, stats: RecomputeStats, started: float) -> None:
-    if stats.mode == "full":
-        # Everything in range is now current: queued marks are satisfied.
-        conn.execute(delete(dirty).where(dirty.c.subject_id.between(*id_range)) if id_range else delete(dirty))
-    if id_range is None:
-        set_last_as_of(conn, dialect, t)
-    if dialect == "sqlite":
-        conn.execute(delete(stage))
-        conn.execute(delete(targets))
-    stats.seconds = round(time.perf_counter() - started, 4)
+def _nothing_stored(conn, id_range) -> bool:
+    """Is no score stored (for subjects in `id_range`)? Then a full run is the first computation."""
+    stored = SubjectScore.__table__
+    probe = select(stored.c.subject_id).limit(1)
+    if id_range:
+        probe = probe.where(stored.c.subject_id.between(int(id_range[0]), int(id_range[1])))
+    return conn.execute(probe).first() is None
+
+
+def _session_settings(conn, mode: str) -> None:
+    """SET LOCAL the settings of `_PG_SETTINGS` and take the advisory lock, in one round trip."""
+    settings = dict(_PG_SETTINGS)
+    settings.update(_PG_FULL_SETTINGS if mode == "full" else _PG_INCREMENTAL_SETTINGS)
+    calls = [f"set_config('{name}', '{value}', true)" for name, value in settings.items()]
+    # Asynchronous commit only for a transaction that is nothing but this derived-data recomputation.
+    calls += [f"CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN set_config('{name}', '{value}', true) END"
+              for name, value in _PG_ASYNC_COMMIT.items()]
+    conn.execute(text(f"SELECT {', '.join(calls)}, pg_advisory_xact_lock({ADVISORY_LOCK_KEY})"))
+
+
+def _sqlite_run(conn, scheme: SchemeParams, mode: str, id_range, window: bool, params: dict,
+                stats: RecomputeStats) -> None:
+    def run(sql: str, variant: tuple = ()):
+        stmt = _statement("sqlite", scheme, ("raw", sql) + variant, lambda _sql: sql)
+        return conn.execute(stmt, params)
+
+    run("DROP TABLE IF EXISTS temp.score_stage")
+    if mode == "incremental":
+        in_range = " WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        run("DROP TABLE IF EXISTS temp.score_targets")
+        run("CREATE TEMP TABLE score_targets (subject_id INTEGER PRIMARY KEY, dirty INTEGER NOT NULL)")
+        # SQLite has one writer: a commit between these two statements makes the DELETE wait or fail.
+        stats.dirty = run(f"INSERT INTO temp.score_targets SELECT subject_id, 1 FROM score_dirty{in_range}").rowcount
+        run("DELETE FROM score_dirty WHERE subject_id IN (SELECT subject_id FROM temp.score_targets)")
+        if window:
+            found = _Sql("sqlite", scheme).window(bool(id_range))
+            stats.window = run(f"INSERT OR IGNORE INTO temp.score_targets SELECT subject_id, 0 FROM ({found})").rowcount
+        stats.subjects = stats.dirty + stats.window
+    else:
+        count = "SELECT count(*) FROM subjects" + (" WHERE id BETWEEN :id_lo AND :id_hi" if id_range else "")
+        stats.subjects = run(count).scalar_one()
+    stage = _statement("sqlite", scheme, ("stage", mode, bool(id_range)), lambda sql: sql.sqlite_stage(mode, bool(id_range)))
+    conn.execute(stage, params)
+    stats.changed = run("SELECT count(*) FROM temp.score_stage").scalar_one()
+    if stats.changed:
+        snaps, store = _Sql("sqlite", scheme).sqlite_writes()
+        stats.snapshots = run(snaps).rowcount
+        run(store)
+    if mode == "full":
+        run("DELETE FROM score_dirty" + (" WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""))
+    run("DROP TABLE temp.score_stage")
+    if mode == "incremental":
+        run("DROP TABLE temp.score_targets")
 
 
 def last_as_of(conn) -> date | None:
     """The date of the last unlimited run (a Session or a Connection)."""
-    value = conn.execute(select(AppSetting.value).where(AppSetting.key == LAST_AS_OF_KEY)).scalar()
+    table = AppSetting.__table__  # Core, not the ORM entity: no mapper configuration in a fresh process
+    value = conn.execute(select(table.c.value).where(table.c.key == LAST_AS_OF_KEY)).scalar()
     return date.fromisoformat(value) if value else None
 
 
 def set_last_as_of(conn, dialect: str, t: date) -> None:
     """Record that every subject's stored value holds at `t` (modulo queued changes)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     table = AppSetting.__table__
-    stmt = _upsert(dialect)(table).values(key=LAST_AS_OF_KEY, value=t.isoformat())
+    stmt = dialect_insert(table).values(key=LAST_AS_OF_KEY, value=t.isoformat())
     conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
 
 
 def snapshot_history(session: Session, subject_id: int, limit: int = 100) -> list[ScoreSnapshot]:
-    """A subject's snapshots, newest first."""
-    return list(session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == subject_id)
-                                .order_by(ScoreSnapshot.as_of.desc(), ScoreSnapshot.id.desc()).limit(limit))
-                .scalars())
+    """A subject's latest `limit` snapshots, newest first, their reasons expanded (one query for the
+    items). The history is followed as a chain from the stored row (`subject_scores.snapshot_id`,
+    then each snapshot's `previous_id`): one primary-key probe per snapshot, no index by subject."""
+    snapshots, stored = ScoreSnapshot.__table__, SubjectScore.__table__
+    row = session.execute(select(stored.c.snapshot_id).where(stored.c.subject_id == subject_id)).first()
+    if row is not None and row.snapshot_id is None:  # a row stored before the chain existed
+        snaps = list(session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == subject_id)
+                                     .order_by(ScoreSnapshot.as_of.desc(), ScoreSnapshot.id.desc()).limit(limit))
+                     .scalars())
+        expand_reasons(session, snaps)
+        return snaps
+    chain = (select(stored.c.snapshot_id.label("id"), literal(1).label("depth"))
+             .where(stored.c.subject_id == subject_id, stored.c.snapshot_id.is_not(None))
+             .cte("chain", recursive=True))
+    step = snapshots.alias("step")
+    chain = chain.union_all(select(step.c.previous_id, chain.c.depth + 1)
+                            .where(step.c.id == chain.c.id, step.c.previous_id.is_not(None), chain.c.depth < limit))
+    snaps = list(session.execute(select(ScoreSnapshot).where(ScoreSnapshot.id.in_(select(chain.c.id)))
+                                 .order_by(ScoreSnapshot.as_of.desc(), ScoreSnapshot.id.desc()).limit(limit))
+                 .scalars())
+    expand_reasons(session, snaps)
+    return snaps

@@ -322,3 +322,88 @@ def test_cli_and_the_sweepers_incremental_run(app, demo, runtime, clock):
         assert (db.session.get(SubjectScore, 1).score, db.session.get(SubjectScore, 1).grade) == (
             expected.score, expected.grade)
         assert expected.score != 980
+
+
+def test_one_incremental_run_updates_inserts_and_leaves_unchanged_subjects_alone(ctx, runtime, clock):
+    """The three kinds of target in one run: a stored subject whose score changed, a stored subject
+    queued without a change, and a subject never stored before (PostgreSQL takes three paths)."""
+    changed, unchanged = add_subject(21), add_subject(22)
+    add_record(changed, date(2026, 1, 5), -20, date(2027, 1, 5))
+    kept = add_record(unchanged, date(2026, 1, 5), -10, date(2027, 1, 5))
+    commit()
+    at_day(clock, date(2026, 3, 1))
+    assert recompute(db.session, runtime, mode="full").changed == 2
+    commit()
+    before = {s: (row.version, row.as_of, row.snapshot_id) for s, row in stored().items()}
+
+    at_day(clock, date(2026, 3, 2))
+    add_record(changed, date(2026, 3, 2), -40, date(2027, 3, 2))
+    kept.description = "不影响积分的更正"
+    kept.under_objection = True  # queues the subject; its score stays
+    new = add_subject(23)
+    add_record(new, date(2026, 3, 2), 10, date(2027, 3, 2))
+    commit()
+    stats = recompute(db.session, runtime)
+    commit()
+    assert (stats.subjects, stats.dirty, stats.changed, stats.snapshots) == (3, 3, 2, 2)
+    rows = stored()
+    assert (rows[changed.id].score, rows[changed.id].version) == (940, 2)
+    assert (rows[unchanged.id].version, rows[unchanged.id].as_of, rows[unchanged.id].snapshot_id) == \
+        before[unchanged.id]
+    assert (rows[new.id].score, rows[new.id].grade, rows[new.id].version) == (1010, "A", 1)
+    snaps = {s.subject_id: s for s in db.session.execute(
+        select(ScoreSnapshot).where(ScoreSnapshot.as_of == date(2026, 3, 2))).scalars()}
+    assert set(snaps) == {changed.id, new.id}
+    assert snaps[changed.id].previous_id == before[changed.id][2] and snaps[new.id].previous_id is None
+    assert rows[changed.id].snapshot_id == snaps[changed.id].id and rows[new.id].snapshot_id == snaps[new.id].id
+
+
+def test_a_full_run_over_a_partly_stored_population(ctx, runtime, clock):
+    """Full mode with stored rows (compared, updated when changed) and a subject added since (inserted)."""
+    old = add_subject(31)
+    add_record(old, date(2026, 1, 5), -20, date(2026, 6, 30))
+    commit()
+    at_day(clock, date(2026, 3, 1))
+    recompute(db.session, runtime, mode="full")
+    commit()
+    added = add_subject(32)
+    add_record(added, date(2026, 5, 1), -100, date(2027, 5, 1), direct_grade="C")
+    db.session.execute(ScoreDirty.__table__.delete())  # only the full run may find it
+    commit()
+    at_day(clock, date(2026, 7, 1))
+    stats = recompute(db.session, runtime, mode="full")
+    commit()
+    assert (stats.subjects, stats.changed, stats.snapshots) == (2, 2, 2)
+    rows = stored()
+    assert (rows[old.id].score, rows[old.id].version) == (1000, 2)  # the −20 lapsed on 2026-06-30
+    assert (rows[added.id].score, rows[added.id].grade, rows[added.id].direct_grade) == (600, "C", "C")
+
+
+def test_snapshots_store_compact_reasons_and_chain_per_subject(ctx, runtime, clock):
+    from workflows.score_recompute import snapshot_history
+
+    subject = add_subject(41)
+    first = add_record(subject, date(2026, 1, 5), -20, date(2027, 1, 5), title="较重罚款")
+    commit()
+    days = [date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)]
+    for number, day in enumerate(days):
+        at_day(clock, day)
+        add_record(subject, day, -5 - number, date(2027, 1, 1), title=f"警告{number}")
+        commit()
+        recompute(db.session, runtime)
+        commit()
+    snaps = db.session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == subject.id)
+                               .order_by(ScoreSnapshot.id)).scalars().all()
+    assert [s.previous_id for s in snaps] == [None, snaps[0].id, snaps[1].id]
+    assert stored()[subject.id].snapshot_id == snaps[-1].id
+    # Stored: ids and points only; shown: titles, dates and the derived figures, in decision order.
+    assert sorted(map(tuple, snaps[0].stored_reasons["items"])) == sorted([(first.id, -20), (first.id + 1, -5)])
+    assert set(snaps[0].stored_reasons) == {"base", "items"}
+    shown = snaps[0].reasons
+    assert [i["title"] for i in shown["items"]] == ["较重罚款", "警告0"]
+    assert shown["items"][0]["decided_on"] == "2026-01-05" and shown["score_before_floor"] == 975
+    db.session.expire_all()
+    history = snapshot_history(db.session, subject.id, limit=2)
+    assert [s.id for s in history] == [snaps[2].id, snaps[1].id]
+    assert [s.score for s in snapshot_history(db.session, subject.id)] == [962, 969, 975]
+    assert snapshot_history(db.session, add_subject(42).id) == []
