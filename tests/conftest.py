@@ -32,10 +32,23 @@ DEFAULT_NOW = datetime(2026, 4, 13, 9, 0, tzinfo=BEIJING)
 
 
 def _truncate_all(app) -> None:
+    """Empty every table and restart every id sequence between tests on PostgreSQL.
+
+    DELETE of a few rows is ~10x faster than TRUNCATE of ~50 tables (which makes new files for each);
+    tables guarded by triggers against deletion (the immutable score snapshots) are truncated."""
     with app.app_context():
-        names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
         with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            guarded = set(conn.exec_driver_sql(
+                "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND n.nspname = 'public'"
+            ).scalars())
+            if guarded:
+                conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{name}"' for name in sorted(guarded)) + " CASCADE")
+            conn.exec_driver_sql("; ".join(f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)
+                                           if t.name not in guarded))
+            conn.exec_driver_sql(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = 'public'")
 
 
 @pytest.fixture
