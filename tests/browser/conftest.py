@@ -3,13 +3,13 @@ the test's process, so the fixed clock is shared), Debian's chromium through Pla
 log-in helper. Playwright never downloads a browser here."""
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from local_servers import missing_prerequisite
 from webapp.demo import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,9 +46,7 @@ def serve_app(app):
 def chromium():
     if not Path(CHROMIUM).exists():
         message = "Debian's chromium is not installed at /usr/bin/chromium (scripts/test.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_prerequisite(message)
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
