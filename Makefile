@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md):
 #   make run    set up and start the app on the embedded default (SQLite, in-process sweeper, demo data)
-#   make test   set up and run the whole test suite (SQLite, then PostgreSQL; Redis, Celery, Prefect, chromium)
+#   make test   set up and run the whole test suite (SQLite and PostgreSQL side by side; Redis, Celery, Prefect, chromium)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python

@@ -10,6 +10,23 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .base import Base
 
+#: werkzeug's default: scrypt (n=2^15, r=8, p=1), about 0.1–0.2 s per hash or check on purpose.
+DEFAULT_PASSWORD_HASH_METHOD = "scrypt"
+
+
+def password_hash_method() -> str:
+    """The app's PASSWORD_HASH_METHOD (the test configuration chooses a cheaper one: logging in
+    happens in hundreds of tests), else scrypt."""
+    from flask import current_app, has_app_context
+
+    configured = current_app.config.get("PASSWORD_HASH_METHOD") if has_app_context() else None
+    return configured or DEFAULT_PASSWORD_HASH_METHOD
+
+
+def hash_password(password: str, method: str | None = None) -> str:
+    """A salted hash of `password` (werkzeug.security, `method` or `password_hash_method()`)."""
+    return generate_password_hash(password, method=method or password_hash_method())
+
 
 class Role(enum.StrEnum):
     APPLICANT = "applicant"   #: enterprise or person acting for one or more subjects
@@ -108,7 +125,7 @@ class User(Base):
     )
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -20,7 +20,9 @@ from celery import current_app as current_celery
 from .channels import channel_settings
 
 #: The Celery app of each Flask app's database engine, so that `commit_and_dispatch(session)`
-#: publishes through the app that owns the session, whichever app was created last.
+#: publishes through the app that owns the session, whichever app was created last. The values are
+#: weak too: a Celery app refers (through its task class) to its Flask app, which holds the engine,
+#: so a strong value would keep its own key, and every app ever created, alive.
 _BY_ENGINE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 #: Seconds to wait for the broker when publishing. A request that commits a decision must not
@@ -91,7 +93,7 @@ def init_celery(flask_app) -> Celery:
     with flask_app.app_context():
         from models import db
 
-        _BY_ENGINE[db.engine] = celery
+        _BY_ENGINE[db.engine] = weakref.ref(celery)
     return celery
 
 
@@ -101,7 +103,8 @@ def celery_for(session) -> Celery:
         engine = session.get_bind()
     except Exception:  # noqa: BLE001 - no app context or an unbound session: use the default app
         return current_celery._get_current_object()
-    app = _BY_ENGINE.get(engine)
+    ref = _BY_ENGINE.get(engine)
+    app = ref() if ref is not None else None
     return app if app is not None else current_celery._get_current_object()
 
 

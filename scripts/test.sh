@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite the way CI does: first on SQLite, then on PostgreSQL.
+# Runs the whole test suite the way CI does: on SQLite and on PostgreSQL, side by side.
 # It makes sure what the tests talk to is there: Debian's chromium and a CJK font for the browser
 # journey, Redis for the real Celery worker, PostgreSQL for the second run. Missing services are
 # started with the commands this machine kind documents; on a machine without them the affected
@@ -59,17 +59,30 @@ print("postgresql: up")
 PYEOF
 then PG_OK=1; else PG_OK=0; fi
 
+# The two passes run side by side (one core each): the PostgreSQL pass in the background with its
+# own Redis database for the Celery worker tests, its output kept in a log and shown when it ends.
+# The PostgreSQL pass leaves out the refused-pair matrices (tests/conftest.py REFUSED_PAIR_MATRICES).
+pg_rc=0
+PG_LOG="$(mktemp -t creditdesk-pg-tests.XXXXXX.log)"
+if [ "$PG_OK" = 1 ]; then
+  step "tests on PostgreSQL ($PG_URL), in the background: progress in $PG_LOG"
+  CREDITDESK_TEST_DATABASE_URL="$PG_URL" CREDITDESK_TEST_REDIS_URL="redis://127.0.0.1:6379/12" \
+    "$PY" -m pytest -q -p no:cacheprovider --ignore=tests/browser >"$PG_LOG" 2>&1 &
+  pg_pid=$!
+  trap 'kill "$pg_pid" 2>/dev/null' INT TERM  # an interrupted run stops both passes
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is required in CI but not reachable"; pg_rc=1
+fi
+
 step "tests on SQLite (embedded default)"
 "$PY" -m pytest -q -p no:cacheprovider
 sqlite_rc=$?
 
-pg_rc=0
 if [ "$PG_OK" = 1 ]; then
   step "tests on PostgreSQL ($PG_URL)"
-  CREDITDESK_TEST_DATABASE_URL="$PG_URL" "$PY" -m pytest -q -p no:cacheprovider --ignore=tests/browser
+  wait "$pg_pid"
   pg_rc=$?
-elif [ "${CI:-}" = "true" ]; then
-  echo "PostgreSQL is required in CI but not reachable"; pg_rc=1
+  cat "$PG_LOG"
 fi
 
 step "summary"

@@ -3,14 +3,37 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from jinja2 import BytecodeCache
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from models import db
 
 from . import config as config_module
+from .routing import SharedBuilderRule
 
 csrf = CSRFProtect()
+
+
+class ProcessBytecodeCache(BytecodeCache):
+    """Compiled templates shared by every app of this process (Jinja checks each entry against the
+    template's source checksum, so an edited template is compiled again). One server process has one
+    app and gains nothing; the test suite creates an app per test and would otherwise compile every
+    template it renders again for each test."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        data = self._store.get(bucket.key)
+        if data is not None:
+            bucket.bytecode_from_string(data)
+
+    def dump_bytecode(self, bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_BYTECODE = ProcessBytecodeCache()
 
 
 def _sqlite_tuning(engine: Engine) -> None:
@@ -35,8 +58,12 @@ def _sqlite_tuning(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class CreditDeskFlask(Flask):
+    url_rule_class = SharedBuilderRule
+
+
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=config_module.instance_dir().as_posix())
+    app = CreditDeskFlask(__name__, instance_path=config_module.instance_dir().as_posix())
     app.config.update(config_module.from_environment())
     app.config.update(
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,  # hard cap per request; per-file limits come from the rules
@@ -68,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     register_blueprints(app)
+    app.jinja_env.bytecode_cache = TEMPLATE_BYTECODE
 
     from .cli import register_cli
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import functools
 from datetime import date
 
-from werkzeug.security import generate_password_hash
-
 from models import CREDIT_CENTER_CODE, CreditRecord, Department, Role, Subject, User, db
+from models.people import hash_password, password_hash_method
 from workflows.records import default_valid_until
 
 DEMO_PASSWORD = "Demo#2026"
@@ -50,9 +49,9 @@ def _with_check(first17: str, kind: str) -> str:
 
 
 @functools.cache
-def _demo_password_hash() -> str:
+def _demo_password_hash(method: str) -> str:
     # Hashing is deliberately slow (scrypt); every demo account shares one salted hash of the demo password.
-    return generate_password_hash(DEMO_PASSWORD)
+    return hash_password(DEMO_PASSWORD, method)
 
 
 def seed_demo(runtime) -> dict:
@@ -74,7 +73,7 @@ def seed_demo(runtime) -> dict:
     for username, role, dept, name, email in USERS:
         user = User(username=username, role=role, department=departments.get(dept) if dept else None,
                     display_name=name, email=email, created_at=now)
-        user.password_hash = _demo_password_hash()
+        user.password_hash = _demo_password_hash(password_hash_method())
         users[username] = user
     users["enterprise"].subjects = [company, shop]
     users["person"].subjects = [person]
