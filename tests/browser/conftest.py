@@ -29,17 +29,32 @@ def serve_app(app):
     """Start serving `app`; returns its base URL. Call it after the test has prepared its data."""
     from waitress.server import create_server
 
-    servers = []
+    running = []
+    stopping = threading.Event()
 
     def start() -> str:
         server = create_server(app, host="127.0.0.1", port=_free_port(), threads=4)
-        threading.Thread(target=server.run, daemon=True).start()
-        servers.append(server)
+
+        def run() -> None:
+            try:
+                server.run()
+            except (OSError, ValueError):
+                # Closing the listening socket from the test's thread can wake select() in this one
+                # with a closed descriptor (EBADF): expected while stopping, a failure otherwise.
+                if not stopping.is_set():
+                    raise
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        running.append((server, thread))
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield start
-    for server in servers:
+    stopping.set()
+    for server, thread in running:
         server.close()
+        thread.join(timeout=10)
+        server.task_dispatcher.shutdown(timeout=5)  # its worker threads (they hold the app)
 
 
 @pytest.fixture
