@@ -63,8 +63,8 @@ then PG_OK=1; else PG_OK=0; fi
 # own Redis database for the Celery worker tests, its output kept in a log and shown when it ends.
 # The PostgreSQL pass leaves out the refused-pair matrices (tests/conftest.py REFUSED_PAIR_MATRICES).
 pg_rc=0
-PG_LOG="$(mktemp -t creditdesk-pg-tests.XXXXXX.log)"
 if [ "$PG_OK" = 1 ]; then
+  PG_LOG="$(mktemp -t creditdesk-pg-tests.XXXXXX.log)"
   step "tests on PostgreSQL ($PG_URL), in the background: progress in $PG_LOG"
   CREDITDESK_TEST_DATABASE_URL="$PG_URL" CREDITDESK_TEST_REDIS_URL="redis://127.0.0.1:6379/12" \
     "$PY" -m pytest -q -p no:cacheprovider --ignore=tests/browser >"$PG_LOG" 2>&1 &

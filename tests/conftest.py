@@ -4,6 +4,7 @@ helpers to drive the API and the pages as the real roles."""
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import tempfile
@@ -79,9 +80,6 @@ def app_config(database_url, clock, tmp_path):
 
 
 _postgres_schema_ready = False
-#: SQLite: a database file with the schema, made once per run and copied for each test (creating
-#: ~60 tables, their indexes and triggers costs more than the copy).
-_SQLITE_SCHEMA_TEMPLATE: dict[str, str] = {}
 
 
 def _sqlite_path(url: str) -> str | None:
@@ -89,24 +87,25 @@ def _sqlite_path(url: str) -> str | None:
     return url[len(prefix):] if url.startswith(prefix) and url != prefix + ":memory:" else None
 
 
+@functools.cache
 def _sqlite_schema_template() -> str:
-    if "path" not in _SQLITE_SCHEMA_TEMPLATE:
-        folder = tempfile.mkdtemp(prefix="creditdesk-test-schema-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = os.path.join(folder, "schema.db")
-        template = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                               "SECRET_KEY": "schema-template", "CELERY_BROKER_URL": None, "SMTP_URL": None})
-        with template.app_context():
-            db.create_all()
-            db.session.remove()
-            raw = db.engine.raw_connection()  # outside a transaction: one self-contained file, no WAL beside it
-            try:
-                raw.cursor().execute("PRAGMA journal_mode=DELETE")
-            finally:
-                raw.close()
-            db.engine.dispose()
-        _SQLITE_SCHEMA_TEMPLATE["path"] = path
-    return _SQLITE_SCHEMA_TEMPLATE["path"]
+    """SQLite: a database file with the schema, made once per run and copied for each test (creating
+    ~60 tables, their indexes and triggers costs more than the copy)."""
+    folder = tempfile.mkdtemp(prefix="creditdesk-test-schema-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, "schema.db")
+    template = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                           "SECRET_KEY": "schema-template", "CELERY_BROKER_URL": None, "SMTP_URL": None})
+    with template.app_context():
+        db.create_all()
+        db.session.remove()
+        raw = db.engine.raw_connection()  # outside a transaction: one self-contained file, no WAL beside it
+        try:
+            raw.cursor().execute("PRAGMA journal_mode=DELETE")
+        finally:
+            raw.close()
+        db.engine.dispose()
+    return path
 
 
 @pytest.fixture

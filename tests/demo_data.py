@@ -14,6 +14,7 @@ than TRUNCATE for a few rows; the tables guarded by triggers against deletion ar
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import os
 import shutil
@@ -26,7 +27,6 @@ from webapp.views.common import commit
 
 SNAPSHOT_SCHEMA_PREFIX = "demo_snapshot_"
 _counter = itertools.count(1)
-_folder: list[str] = []
 
 
 @dataclass
@@ -88,10 +88,7 @@ def _take(engine) -> _Snapshot:
                 value, called = conn.exec_driver_sql(f'SELECT last_value, is_called FROM public."{name}"').one()
                 sequences[name] = (int(value), bool(called))
         return _Snapshot(tables=tables, location=schema, sequences=sequences)
-    if not _folder:
-        _folder.append(tempfile.mkdtemp(prefix="creditdesk-test-demo-"))
-        atexit.register(shutil.rmtree, _folder[0], ignore_errors=True)
-    path = os.path.join(_folder[0], f"demo-{next(_counter)}.db")
+    path = os.path.join(_snapshot_folder(), f"demo-{next(_counter)}.db")
     with engine.connect() as conn:
         tables = _non_empty(conn, _table_names())
     raw = engine.raw_connection()  # VACUUM runs outside a transaction
@@ -100,6 +97,13 @@ def _take(engine) -> _Snapshot:
     finally:
         raw.close()
     return _Snapshot(tables=tables, location=path)
+
+
+@functools.cache
+def _snapshot_folder() -> str:
+    folder = tempfile.mkdtemp(prefix="creditdesk-test-demo-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _sequences(conn) -> list[str]:

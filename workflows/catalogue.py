@@ -9,12 +9,11 @@ kinds. Everything here flushes and never commits.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Text, cast, column, func, insert, literal, literal_column, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from models import CatalogueItem, ScoringScheme
@@ -54,30 +53,10 @@ def load_builtin_schemes(session: Session, *, now: datetime | None = None,
                  **{k: item.get(k) for k in ITEM_FIELDS if k != "active"}}
                 for item in data["items"] if item["code"] not in known]
         if rows:
-            _insert_items(session, rows)
+            # One executemany: the demo seed runs before many tests, hundreds of ORM objects would show.
+            session.execute(insert(CatalogueItem), rows)
         result[key] = {"scheme": int(created), "items": len(rows)}
     return result
-
-
-def _insert_items(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert catalogue rows in one go (the demo seed runs before most tests: hundreds of rows).
-    PostgreSQL: one statement with the rows as one JSON parameter (an executemany is a round trip
-    and a parameter conversion per row); SQLite: one executemany, in process."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(CatalogueItem), rows)
-        return
-    table = CatalogueItem.__table__
-    fixed = {name: rows[0][name] for name in ("scheme_id", "active", "updated_at", "updated_by")}
-    if any(row[name] != value for row in rows for name, value in fixed.items()):
-        session.execute(insert(CatalogueItem), rows)  # not one seed batch: the general path
-        return
-    fields = [name for name in ITEM_FIELDS if name != "active"]
-    payload = json.dumps([{name: row.get(name) for name in fields} for row in rows], ensure_ascii=False)
-    recordset = func.json_populate_recordset(literal_column(f"CAST(NULL AS {table.name})"),
-                                             cast(literal(payload, type_=Text()), JSON)).alias("r")
-    source = select(*[literal(value, type_=table.c[name].type) for name, value in fixed.items()],
-                    *[column(name) for name in fields]).select_from(recordset)
-    session.execute(insert(table).from_select(list(fixed) + fields, source))
 
 
 def scheme_row(session: Session, key: str) -> ScoringScheme:
