@@ -13,6 +13,7 @@
 | CREDITDESK_RULES | (unset: DOMAIN.md §12 defaults) | path of a JSON file overriding rule values |
 | CREDITDESK_UPLOAD_DIR | <instance>/uploads | where uploaded materials are stored |
 | CREDITDESK_SWEEP_INTERVAL | 60 | seconds between in-process sweeps in `creditdesk serve` |
+| CREDITDESK_RECOMPUTE_WORKERS | 2 (1 on a one-CPU machine) | connections the `recompute-scores` flow uses side by side (PostgreSQL) |
 | CREDITDESK_INSTANCE | ./instance | the instance folder |
 | CREDITDESK_BASE_URL | (unset: e-mails carry no link) | the public address, e.g. https://credit.wendeng.gov.cn, for links in e-mails |
 | SMS_GATEWAY_URL | (unset: no SMS) | HTTP gateway receiving POST {"to", "text", "id"}; SMS for the rule `notifications.sms_events` |
@@ -45,6 +46,18 @@ def _secret_key(instance: Path) -> str:
     return key_file.read_text().strip()
 
 
+def recompute_workers() -> int:
+    """Connections the `recompute-scores` flow works on side by side (`CREDITDESK_RECOMPUTE_WORKERS`;
+    default: 2, or 1 on a one-CPU machine). PostgreSQL only: on SQLite a run uses one connection."""
+    value = os.environ.get("CREDITDESK_RECOMPUTE_WORKERS")
+    if value:
+        workers = int(value)
+        if not 1 <= workers <= 16:
+            raise ValueError(f"CREDITDESK_RECOMPUTE_WORKERS must be between 1 and 16, not {workers}")
+        return workers
+    return min(2, os.cpu_count() or 1)
+
+
 def from_environment() -> dict:
     instance = instance_dir()
     return {
@@ -61,6 +74,7 @@ def from_environment() -> dict:
         "CREDITDESK_RULES": os.environ.get("CREDITDESK_RULES") or None,
         "UPLOAD_DIR": os.environ.get("CREDITDESK_UPLOAD_DIR") or str(instance / "uploads"),
         "SWEEP_INTERVAL": int(os.environ.get("CREDITDESK_SWEEP_INTERVAL", "60")),
+        "RECOMPUTE_WORKERS": recompute_workers(),
         "INSTANCE_DIR": str(instance),
         "CREDITDESK_BASE_URL": os.environ.get("CREDITDESK_BASE_URL") or None,
         "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL") or None,

@@ -24,6 +24,7 @@ def run_scores_flow(prefect_server, database_url, clock, monkeypatch):
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    monkeypatch.setenv("CREDITDESK_RECOMPUTE_WORKERS", "2")
 
     def run(**parameters):
         monkeypatch.setenv("CREDITDESK_CLOCK", clock.now().isoformat())
@@ -35,8 +36,13 @@ def run_scores_flow(prefect_server, database_url, clock, monkeypatch):
 def test_full_in_batches_then_incremental_catches_the_expiry(app, demo, clock, run_scores_flow):
     with app.app_context():
         assert len(db.session.execute(select(ScoreDirty)).scalars().all()) == 3  # the demo's records
-    full = run_scores_flow(mode="full", batch_subjects=2)  # subjects 1–2 and 3: two batch tasks
+    # Subjects 1–2 and 3: two batch tasks, side by side on PostgreSQL (RECOMPUTE_WORKERS, 2 by
+    # default), one after the other on SQLite.
+    with app.app_context():
+        workers = 2 if db.engine.dialect.name == "postgresql" else 1
+    full = run_scores_flow(mode="full", batch_subjects=2)
     assert (full["batches"], full["subjects"], full["changed"], full["snapshots"]) == (2, 3, 3, 3)
+    assert full["workers"] == workers
     assert full["as_of"] == "2026-04-13"
     with app.app_context():
         assert db.session.execute(select(ScoreDirty)).scalars().all() == []
@@ -45,7 +51,8 @@ def test_full_in_batches_then_incremental_catches_the_expiry(app, demo, clock, r
         expiry = db.session.get(CreditRecord, 4).valid_until  # subject 3's −20
 
     again = run_scores_flow()
-    assert (again["mode"], again["batches"], again["changed"], again["snapshots"]) == ("incremental", 1, 0, 0)
+    # An incremental run: one batch on one connection, else one range of subjects per worker.
+    assert (again["mode"], again["batches"], again["changed"], again["snapshots"]) == ("incremental", workers, 0, 0)
 
     day = expiry + timedelta(days=1)
     clock.set(datetime(day.year, day.month, day.day, 9, tzinfo=BEIJING))

@@ -407,3 +407,93 @@ def test_snapshots_store_compact_reasons_and_chain_per_subject(ctx, runtime, clo
     assert [s.id for s in history] == [snaps[2].id, snaps[1].id]
     assert [s.score for s in snapshot_history(db.session, subject.id)] == [962, 969, 975]
     assert snapshot_history(db.session, add_subject(42).id) == []
+
+
+# --- batches side by side (the recompute-scores flow's plan) -----------------------------------------
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_batches_side_by_side_equal_the_one_subject_rules(ctx, runtime, clock, mode):
+    """The flow's plan: ranges of subjects, each in its own transaction on its own connection, two at
+    a time on PostgreSQL (one after the other on SQLite), then the run's date. Same results as the
+    reference on every day, snapshot chains intact, the queue emptied, the date recorded."""
+    from workflows.score_recompute import last_as_of, recompute_batches
+
+    rng = random.Random(61)
+    people = random_world(rng, subjects=30, items=300)
+    commit()
+    days = sorted({date(2025, 1, 1) + timedelta(days=rng.randrange(0, 1300)) for _ in range(8)})
+    previous: dict[int, tuple[str, str]] = {}
+    for number, day in enumerate(days):
+        at_day(clock, day)
+        db.session.rollback()  # no transaction of the test's own open beside the batches
+        results = recompute_batches(db.engine, runtime, mode="full" if number == 0 else mode, workers=2,
+                                    batch_subjects=7)
+        db.session.expire_all()
+        if number == 0 or mode == "full" or db.engine.dialect.name == "postgresql":
+            assert len(results) > 1  # ranges (SQLite runs an incremental run as one batch)
+        assert all(stats.as_of == day for stats in results)
+        check_against_reference(people, day, previous)
+        assert last_as_of(db.session) == day
+        assert db.session.execute(select(ScoreDirty)).first() is None
+    rows = stored()
+    for subject in people:  # every stored row names its subject's latest snapshot, and the chain holds
+        snaps = db.session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == subject.id)
+                                   .order_by(ScoreSnapshot.as_of, ScoreSnapshot.id)).scalars().all()
+        assert rows[subject.id].snapshot_id == snaps[-1].id
+        assert [s.previous_id for s in snaps] == [None] + [s.id for s in snaps[:-1]]
+
+
+def test_plan_batches_covers_every_subject_once(ctx):
+    from workflows.score_recompute import MAX_SUBJECT_ID, plan_batches
+
+    conn = db.session.connection()
+    assert plan_batches(conn, "full", workers=2) == []
+    assert plan_batches(conn, "incremental", workers=2) == [None]
+    ids = [add_subject(200 + n).id for n in range(10)]
+    pg = db.engine.dialect.name == "postgresql"
+    assert plan_batches(conn, "incremental", workers=1) == [None]
+    assert plan_batches(conn, "full", workers=1) == [None]  # one batch: the run over everything
+    for mode, workers, width in (("full", 2, 100), ("full", 1, 3), ("incremental", 3, 100)):
+        ranges = plan_batches(conn, mode, workers=workers, batch_subjects=width)
+        expected = max(workers if pg else 1, -(-10 // width) if mode == "full" else 1)  # SQLite: one writer
+        if expected == 1:
+            assert ranges == [None], (mode, workers, width)
+            continue
+        assert len(ranges) == expected, (mode, workers, width, ranges)
+        assert ranges[0][0] == ids[0] and ranges[-1][1] == MAX_SUBJECT_ID
+        assert all(lo <= hi and lo == prev_hi + 1 for (lo, hi), (_, prev_hi) in zip(ranges[1:], ranges))
+
+
+def test_batches_of_different_ranges_run_together_a_run_over_everything_waits(ctx):
+    """A batch holds the recomputation lock shared and its range exclusively: another range proceeds,
+    the same range and a run over all subjects wait (here: time out at once). PostgreSQL's advisory
+    locks; SQLite has one writer and runs one batch at a time (test_plan_batches_covers_every_subject_once)."""
+    from sqlalchemy.exc import OperationalError
+
+    from workflows.score_recompute import _session_settings
+
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL advisory locks: the PostgreSQL pass of scripts/test.sh runs this test")
+    first, second, third = engine.connect(), engine.connect(), engine.connect()
+    try:
+        first.begin()
+        _session_settings(first, "full", (1, 100))
+        second.begin()
+        second.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+        _session_settings(second, "incremental", (101, 200))  # another range: no wait
+        for id_range in ((1, 100), None):  # the same range, and a run over everything
+            third.begin()
+            third.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+            with pytest.raises(OperationalError, match="lock timeout"):
+                _session_settings(third, "full", id_range)
+            third.rollback()
+        first.rollback()
+        second.rollback()
+        third.begin()
+        third.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+        _session_settings(third, "full", None)  # free again
+        third.rollback()
+    finally:
+        for conn in (first, second, third):
+            conn.close()

@@ -2,14 +2,17 @@
 
 Why it exists: stored scores must follow item changes and expiries every day whether or not a web
 process is up. The flow is thin: it builds the app from the environment for configuration
-(database, clock, rules) and a session, then runs `workflows.score_recompute.recompute`, one
-Prefect task per batch, each batch its own committed transaction. Retrying a batch is safe: a
+(database, clock, rules, `RECOMPUTE_WORKERS`) and a session, then runs
+`workflows.score_recompute.recompute` over the batches `plan_batches` cuts, one Prefect task per
+batch, each batch its own committed transaction on its own connection, up to `RECOMPUTE_WORKERS`
+batches side by side (PostgreSQL; SQLite runs them one after the other). Retrying a batch is safe: a
 recomputation that finds the stored value unchanged writes nothing, and the dirty queue is only
 emptied by the transaction that recomputed it.
 
-- mode "incremental" (default, daily and after sweeps): one batch over the dirty queue and the
-  items whose validity ended or began since the previous run;
-- mode "full": every subject, in batches of subject ids, then the run's date is recorded.
+- mode "incremental" (default, daily and after sweeps): the dirty queue and the items whose
+  validity ended or began since the previous run — one batch, or one range of subjects per worker;
+- mode "full": every subject, in ranges of subject ids;
+then, when the run was cut into ranges, its date is recorded (only once every batch succeeded).
 
 Run it once: `python -m workflows.flows.recompute_scores --once [--full]`; serve it daily:
 `python -m workflows.flows.recompute_scores` (a `serve()` deployment, cron 00:10 Beijing time).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from webapp.config import instance_dir
@@ -28,26 +32,28 @@ os.environ.setdefault("PREFECT_HOME", str(instance_dir() / "prefect"))
 
 from prefect import flow, get_run_logger, task  # noqa: E402 - after the Prefect environment above
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from prefect.futures import wait  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from models import Subject, db  # noqa: E402
+from models import db  # noqa: E402
 from webapp import create_app  # noqa: E402
+from webapp.config import recompute_workers  # noqa: E402
 from webapp.runtime import current_runtime  # noqa: E402
 from webapp.views.common import commit  # noqa: E402
-from workflows.score_recompute import recompute, set_last_as_of  # noqa: E402
+from workflows.score_recompute import DEFAULT_BATCH_SUBJECTS, plan_batches, recompute, set_last_as_of  # noqa: E402
 
 if TYPE_CHECKING:
     from flask import Flask
 
-#: Subjects per full-mode batch: big enough that set-based statements dominate, small enough that a
-#: retried batch redoes little.
-BATCH_SUBJECTS = 250_000
+#: Subjects per full-mode batch (workflows.score_recompute.DEFAULT_BATCH_SUBJECTS).
+BATCH_SUBJECTS = DEFAULT_BATCH_SUBJECTS
 
 
-def run_batch(app: Flask, mode: str, id_range: tuple[int, int] | None) -> dict[str, Any]:
+def run_batch(app: Flask, mode: str, id_range: tuple[int, int] | None, as_of: str | None = None) -> dict[str, Any]:
     with app.app_context():
         try:
-            stats = recompute(db.session, current_runtime(), mode=mode, id_range=id_range)
+            stats = recompute(db.session, current_runtime(), mode=mode, id_range=id_range,
+                              as_of=date.fromisoformat(as_of) if as_of else None)
             commit()
         except BaseException:
             db.session.rollback()
@@ -55,29 +61,32 @@ def run_batch(app: Flask, mode: str, id_range: tuple[int, int] | None) -> dict[s
     return stats.as_dict()
 
 
-def id_batches(app: Flask, batch_subjects: int) -> list[tuple[int, int]]:
+def plan(app: Flask, mode: str, batch_subjects: int) -> tuple[list[tuple[int, int] | None], int, str]:
+    """The run's batches, how many run side by side, and the run's date (every batch computes for
+    the same day, even when the run goes on past midnight)."""
     with app.app_context():
-        low, high = db.session.execute(select(func.min(Subject.id), func.max(Subject.id))).one()
-    if low is None:
-        return []
-    return [(start, min(start + batch_subjects - 1, high)) for start in range(low, high + 1, batch_subjects)]
+        conn = db.session.connection()
+        workers = int(app.config.get("RECOMPUTE_WORKERS") or 1) if conn.dialect.name == "postgresql" else 1
+        ranges = plan_batches(conn, mode, workers=workers, batch_subjects=batch_subjects)
+        today = current_runtime().today().isoformat()
+        db.session.rollback()
+    return ranges, min(workers, max(len(ranges), 1)), today
 
 
-def record_run_date(app: Flask) -> str:
+def record_run_date(app: Flask, as_of: str) -> str:
     with app.app_context():
-        runtime = current_runtime()
-        today = runtime.today()
-        set_last_as_of(db.session.connection(), db.session.connection().dialect.name, today)
+        set_last_as_of(db.session.connection(), db.session.connection().dialect.name, date.fromisoformat(as_of))
         commit()
-        return today.isoformat()
+    return as_of
 
 
 @task(name="recompute-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def recompute_batch_task(app: Flask, mode: str, id_range: tuple[int, int] | None) -> dict[str, Any]:
-    return run_batch(app, mode, id_range)
+def recompute_batch_task(app: Flask, mode: str, id_range: tuple[int, int] | None,
+                         as_of: str | None = None) -> dict[str, Any]:
+    return run_batch(app, mode, id_range, as_of)
 
 
-@flow(name="recompute-scores", log_prints=False)
+@flow(name="recompute-scores", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=recompute_workers()))
 def recompute_scores(mode: str = "incremental", database_url: str | None = None,
                      batch_subjects: int = BATCH_SUBJECTS) -> dict[str, Any]:
     """Recompute stored scores; returns the summed statistics of the batches."""
@@ -86,19 +95,24 @@ def recompute_scores(mode: str = "incremental", database_url: str | None = None,
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else None)
     totals: dict[str, Any] = {"mode": mode, "batches": 0, "subjects": 0, "changed": 0, "snapshots": 0}
     try:
-        ranges: list[tuple[int, int] | None] = [None] if mode == "incremental" else list(id_batches(app, batch_subjects))
-        for id_range in ranges:
-            batch = recompute_batch_task(app, mode, id_range)
+        ranges, workers, as_of = plan(app, mode, batch_subjects)
+        totals["as_of"], totals["workers"] = as_of, workers
+        if workers > 1:  # side by side on the flow's thread pool (at most RECOMPUTE_WORKERS threads)
+            futures = [recompute_batch_task.submit(app, mode, id_range, as_of) for id_range in ranges]
+            wait(futures)  # every batch ends (a failed one after its retries) before a failure is raised
+            batches = [future.result() for future in futures]
+        else:
+            batches = [recompute_batch_task(app, mode, id_range, as_of) for id_range in ranges]
+        for batch in batches:
             totals["batches"] += 1
-            totals["as_of"] = batch["as_of"]
             for key in ("subjects", "changed", "snapshots"):
                 totals[key] += batch[key]
-        if mode == "full":
-            totals["as_of"] = record_run_date(app)
+        if ranges != [None]:
+            record_run_date(app, as_of)
     finally:
         with app.app_context():
             db.engine.dispose()
-    get_run_logger().info("recompute-scores %(mode)s: batches=%(batches)s subjects=%(subjects)s "
+    get_run_logger().info("recompute-scores %(mode)s: batches=%(batches)s workers=%(workers)s subjects=%(subjects)s "
                           "changed=%(changed)s snapshots=%(snapshots)s", totals)
     return totals
 
