@@ -44,7 +44,8 @@ Runs are serialised on PostgreSQL by transaction-level advisory locks (two runs 
 subjects at once would race for the same new rows): a run over all subjects excludes every other,
 while the batches of one run — disjoint ranges of subject ids (`id_range`) — run side by side, each
 on its own connection (`plan_batches`, `recompute_batches`, the Prefect flow's workers: on two CPUs a
-million subjects take ~20 % less time, 10,000 changed ones ~30 % less). Session settings are
+million subjects take ~20 % less time, 10,000 changed ones ~30 % less); such a run holds the run
+lock (`run_lock`) from its plan to its date, so the batches of two runs never interleave. Settings are
 `SET LOCAL`, for this transaction only (see `_PG_SETTINGS`). The caller of `recompute` owns the
 transaction (it commits); nothing in `recompute` commits.
 """
@@ -52,6 +53,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -79,6 +82,10 @@ DEFAULT_DIRECT_GRADE_FLOORS = {"B": 850, "C": 600, "D": 599}
 ADVISORY_LOCK_KEY = 0x73636F726573
 #: First key of the two-key advisory lock of one batch; the second is the batch's lowest subject id.
 RANGE_LOCK_KEY = 0x73636F72
+#: Session-level advisory lock a run cut into batches holds from its plan to its date
+#: (`run_lock`): the ranges of two such runs may overlap without being equal, so their batches
+#: must not run side by side ("scorerun" in ASCII).
+RUN_LOCK_KEY = 0x73636F726572756E
 #: The highest subject id (PostgreSQL integer): the last batch of a run reaches it.
 MAX_SUBJECT_ID = 2**31 - 1
 #: Subjects per full-mode batch: big enough that set-based statements dominate, small enough that a
@@ -624,10 +631,6 @@ def recompute_batches(engine, runtime, *, mode: str = "incremental", workers: in
     from concurrent.futures import ThreadPoolExecutor
 
     t = as_of or runtime.today()
-    with engine.connect() as conn:
-        if conn.dialect.name != "postgresql":
-            workers = 1
-        ranges = plan_batches(conn, mode, workers=workers, batch_subjects=batch_subjects)
 
     def one(id_range):
         with Session(engine) as session:
@@ -635,15 +638,39 @@ def recompute_batches(engine, runtime, *, mode: str = "incremental", workers: in
             session.commit()
             return stats
 
-    if workers > 1 and len(ranges) > 1:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recompute") as pool:
-            results = list(pool.map(one, ranges))
-    else:
-        results = [one(id_range) for id_range in ranges]
-    if ranges and ranges != [None]:
-        with engine.begin() as conn:
-            set_last_as_of(conn, conn.dialect.name, t)
+    with run_lock(engine):
+        with engine.connect() as conn:
+            if conn.dialect.name != "postgresql":
+                workers = 1
+            ranges = plan_batches(conn, mode, workers=workers, batch_subjects=batch_subjects)
+        if workers > 1 and len(ranges) > 1:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recompute") as pool:
+                results = list(pool.map(one, ranges))
+        else:
+            results = [one(id_range) for id_range in ranges]
+        if ranges and ranges != [None]:
+            with engine.begin() as conn:
+                set_last_as_of(conn, conn.dialect.name, t)
     return results
+
+
+@contextmanager
+def run_lock(engine) -> Iterator[None]:
+    """Hold the run lock (PostgreSQL: a session-level advisory lock on a connection of its own) for
+    one run cut into batches, from its plan to its date: a second such run waits for it. A run over
+    all subjects at once needs none (its transaction lock excludes everything else), nor does SQLite
+    (one writer). The lock goes with the connection if the process dies."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text(f"SELECT pg_advisory_lock({RUN_LOCK_KEY})"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({RUN_LOCK_KEY})"))
+            conn.commit()
 
 
 def _nothing_stored(conn, id_range) -> bool:

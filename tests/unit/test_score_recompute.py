@@ -497,3 +497,23 @@ def test_batches_of_different_ranges_run_together_a_run_over_everything_waits(ct
     finally:
         for conn in (first, second, third):
             conn.close()
+
+
+def test_a_run_cut_into_batches_holds_the_run_lock_from_plan_to_date(ctx):
+    """Two runs' ranges may overlap without being equal: a second run cut into batches waits for the
+    first (PostgreSQL: a session-level advisory lock); SQLite runs one writer anyway."""
+    from workflows.score_recompute import RUN_LOCK_KEY, run_lock
+
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        with run_lock(engine):  # nothing to hold: SQLite has one writer
+            pass
+        pytest.skip("PostgreSQL advisory locks: the PostgreSQL pass of scripts/test.sh runs this test")
+    other = engine.connect()
+    try:
+        with run_lock(engine):
+            assert other.exec_driver_sql(f"SELECT pg_try_advisory_lock({RUN_LOCK_KEY})").scalar() is False
+        assert other.exec_driver_sql(f"SELECT pg_try_advisory_lock({RUN_LOCK_KEY})").scalar() is True
+        other.exec_driver_sql(f"SELECT pg_advisory_unlock({RUN_LOCK_KEY})")
+    finally:
+        other.close()

@@ -40,7 +40,8 @@ from webapp import create_app  # noqa: E402
 from webapp.config import recompute_workers  # noqa: E402
 from webapp.runtime import current_runtime  # noqa: E402
 from webapp.views.common import commit  # noqa: E402
-from workflows.score_recompute import DEFAULT_BATCH_SUBJECTS, plan_batches, recompute, set_last_as_of  # noqa: E402
+from workflows.score_recompute import (DEFAULT_BATCH_SUBJECTS, plan_batches, recompute, run_lock,  # noqa: E402
+                                       set_last_as_of)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -95,20 +96,23 @@ def recompute_scores(mode: str = "incremental", database_url: str | None = None,
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else None)
     totals: dict[str, Any] = {"mode": mode, "batches": 0, "subjects": 0, "changed": 0, "snapshots": 0}
     try:
-        ranges, workers, as_of = plan(app, mode, batch_subjects)
-        totals["as_of"], totals["workers"] = as_of, workers
-        if workers > 1:  # side by side on the flow's thread pool (at most RECOMPUTE_WORKERS threads)
-            futures = [recompute_batch_task.submit(app, mode, id_range, as_of) for id_range in ranges]
-            wait(futures)  # every batch ends (a failed one after its retries) before a failure is raised
-            batches = [future.result() for future in futures]
-        else:
-            batches = [recompute_batch_task(app, mode, id_range, as_of) for id_range in ranges]
-        for batch in batches:
-            totals["batches"] += 1
-            for key in ("subjects", "changed", "snapshots"):
-                totals[key] += batch[key]
-        if ranges != [None]:
-            record_run_date(app, as_of)
+        with app.app_context():
+            engine = db.engine
+        with run_lock(engine):  # another run cut into batches waits until this one has its date
+            ranges, workers, as_of = plan(app, mode, batch_subjects)
+            totals["as_of"], totals["workers"] = as_of, workers
+            if workers > 1:  # side by side on the flow's thread pool (at most RECOMPUTE_WORKERS threads)
+                futures = [recompute_batch_task.submit(app, mode, id_range, as_of) for id_range in ranges]
+                wait(futures)  # every batch ends (a failed one after its retries) before a failure is raised
+                batches = [future.result() for future in futures]
+            else:
+                batches = [recompute_batch_task(app, mode, id_range, as_of) for id_range in ranges]
+            for batch in batches:
+                totals["batches"] += 1
+                for key in ("subjects", "changed", "snapshots"):
+                    totals[key] += batch[key]
+            if ranges != [None]:
+                record_run_date(app, as_of)
     finally:
         with app.app_context():
             db.engine.dispose()
