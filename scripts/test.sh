@@ -61,7 +61,8 @@ then PG_OK=1; else PG_OK=0; fi
 
 # The two passes run side by side (one core each): the PostgreSQL pass in the background with its
 # own Redis database for the Celery worker tests, its output kept in a log and shown when it ends.
-# The PostgreSQL pass leaves out the refused-pair matrices (tests/conftest.py REFUSED_PAIR_MATRICES).
+# The PostgreSQL pass leaves out the refused-pair matrices (tests/conftest.py REFUSED_PAIR_MATRICES),
+# the SQLite pass the tests marked postgresql_only.
 pg_rc=0
 if [ "$PG_OK" = 1 ]; then
   PG_LOG="$(mktemp -t creditdesk-pg-tests.XXXXXX.log)"

@@ -464,17 +464,16 @@ def test_plan_batches_covers_every_subject_once(ctx):
         assert all(lo <= hi and lo == prev_hi + 1 for (lo, hi), (_, prev_hi) in zip(ranges[1:], ranges))
 
 
+@pytest.mark.postgresql_only
 def test_batches_of_different_ranges_run_together_a_run_over_everything_waits(ctx):
     """A batch holds the recomputation lock shared and its range exclusively: another range proceeds,
     the same range and a run over all subjects wait (here: time out at once). PostgreSQL's advisory
-    locks; SQLite has one writer and runs one batch at a time (test_plan_batches_covers_every_subject_once)."""
+    locks: SQLite has one writer and runs one batch at a time (test_plan_batches_covers_every_subject_once)."""
     from sqlalchemy.exc import OperationalError
 
     from workflows.score_recompute import _session_settings
 
     engine = db.engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL advisory locks: the PostgreSQL pass of scripts/test.sh runs this test")
     first, second, third = engine.connect(), engine.connect(), engine.connect()
     try:
         first.begin()
@@ -499,16 +498,13 @@ def test_batches_of_different_ranges_run_together_a_run_over_everything_waits(ct
             conn.close()
 
 
+@pytest.mark.postgresql_only
 def test_a_run_cut_into_batches_holds_the_run_lock_from_plan_to_date(ctx):
     """Two runs' ranges may overlap without being equal: a second run cut into batches waits for the
-    first (PostgreSQL: a session-level advisory lock); SQLite runs one writer anyway."""
+    first (PostgreSQL: a session-level advisory lock; SQLite has one writer and needs none)."""
     from workflows.score_recompute import RUN_LOCK_KEY, run_lock
 
     engine = db.engine
-    if engine.dialect.name != "postgresql":
-        with run_lock(engine):  # nothing to hold: SQLite has one writer
-            pass
-        pytest.skip("PostgreSQL advisory locks: the PostgreSQL pass of scripts/test.sh runs this test")
     other = engine.connect()
     try:
         with run_lock(engine):
