@@ -13,7 +13,7 @@ from .mediation import (MediationCase, MediationMediator, MediationObligation, M
 from .outbox import InboxMessage, OutboxMessage
 from .people import CREDIT_CENTER_CODE, Department, Role, User, user_subjects
 from .subject import CreditRecord, RecordKind, RecordStatus, Severity, Subject, SubjectKind
-from .score_store import ScoreDirty, ScoreSnapshot, SubjectScore
+from .score_store import RecentSubjectScore, ScoreDirty, ScoreSnapshot, SubjectScore
 from .scoring import CatalogueItem, ItemKind, ScoringScheme, ValidityClass
 from .verification import CreditCheck
 from .spot_check import SpotCheckPlan  # noqa: F401 (registers the table for create_all)
@@ -33,6 +33,6 @@ __all__ = [
     "MediationSignature",
     "OnsiteInspector", "OnsiteVerification",
     "TrainingCertificate", "TrainingEnrolment", "TrainingSession",
-    "ScoreDirty", "ScoreSnapshot", "SubjectScore",
+    "RecentSubjectScore", "ScoreDirty", "ScoreSnapshot", "SubjectScore",
     "CatalogueItem", "ItemKind", "ScoringScheme", "ValidityClass",
 ]

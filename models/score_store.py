@@ -4,7 +4,10 @@ A score is a pure function of a subject's credit items at a date; these tables o
 set-based recomputation (`workflows.score_recompute`) derived, so that lists, reports and risk
 classes can read 1,000,000 scores without recomputing them:
 
-- `subject_scores`: one row per subject, the latest stored score and grade, replaced in place.
+- `subject_scores`: one row per subject, the stored score and grade as the last full run left them,
+  replaced in place.
+- `subject_scores_recent` (PostgreSQL): the subjects an incremental run changed since the last full
+  run, superseding their `subject_scores` row (`current_stored_score`, `current_stored_scores`).
 - `score_snapshots`: append-only history, one row whenever a subject's score or grade changed (and
   at its first computation), with the reasons (items counted, bonus freeze, floor, direct grade).
   A subject's history is a chain: `subject_scores.snapshot_id` names the latest snapshot and each
@@ -39,12 +42,8 @@ SnapshotId = BigInteger().with_variant(Integer, "sqlite")
 ReasonsJSON = JSON()
 
 
-class SubjectScore(Base):
-    """The latest stored score of one subject. `as_of` is the date the stored value was computed
-    for; a recomputation that finds the same value leaves the row alone (see
-    workflows.score_recompute: the run's own date is kept in `score.last_as_of`)."""
-
-    __tablename__ = "subject_scores"
+class _StoredScoreColumns:
+    """The columns of a stored score (both `subject_scores` and `subject_scores_recent`)."""
 
     # No foreign key: rows are only written by the set-based statements from `subjects` itself, and
     # a per-row key check would cost seconds at a million rows.
@@ -62,11 +61,57 @@ class SubjectScore(Base):
     snapshot_id: Mapped[int | None] = mapped_column(SnapshotId, comment="The latest snapshot (no foreign key)")
 
 
-#: Room on every page of `subject_scores` for the next version of its rows: a recomputation's UPDATE
-#: then stays on the page (a HOT update, no new index entry), so an incremental run touches one page
-#: per changed subject instead of three. The table is created with it (PostgreSQL only).
+class SubjectScore(_StoredScoreColumns, Base):
+    """The stored score of one subject as the last full run (or, on SQLite, any run) left it. `as_of`
+    is the date the stored value was computed for; a recomputation that finds the same value leaves
+    the row alone (see workflows.score_recompute: the run's own date is kept in `score.last_as_of`).
+    On PostgreSQL an incremental run writes `subject_scores_recent` instead: read a subject's
+    current stored score with `current_stored_score`, which looks there first."""
+
+    __tablename__ = "subject_scores"
+
+
+class RecentSubjectScore(_StoredScoreColumns, Base):
+    """The stored scores that incremental runs changed since the last full run (PostgreSQL).
+
+    Why a table of its own: an incremental run changes a few thousand subjects scattered over the
+    million rows of `subject_scores`; updating them there changes one page per subject, and after
+    each checkpoint every such page is first written to the WAL whole (full_page_writes) — that was
+    most of the cost of a 10,000-subject run. Here the same rows land on a few pages of a small
+    table. The next full run folds them into `subject_scores` and empties this table. A row here
+    supersedes the subject's row in `subject_scores`."""
+
+    __tablename__ = "subject_scores_recent"
+
+
+def current_stored_score(session: Session, subject_id: int) -> SubjectScore | RecentSubjectScore | None:
+    """A subject's current stored score: the row an incremental run wrote since the last full run,
+    else the full run's row, else None."""
+    return session.get(RecentSubjectScore, subject_id) or session.get(SubjectScore, subject_id)
+
+
+def current_stored_scores():
+    """All current stored scores as one selectable (subject_id, scheme, score, grade, grade_label,
+    direct_grade, as_of): the recent rows, and the full run's rows of the other subjects."""
+    from sqlalchemy import exists, union_all
+
+    recent, base = RecentSubjectScore.__table__, SubjectScore.__table__
+    columns = ("subject_id", "scheme", "score", "grade", "grade_label", "direct_grade", "as_of")
+    return union_all(
+        select(*[recent.c[name] for name in columns]),
+        select(*[base.c[name] for name in columns]).where(
+            ~exists().where(recent.c.subject_id == base.c.subject_id)),
+    ).subquery("current_scores")
+
+
+#: Room on every page of `subject_scores` for the next version of its rows: a full run's UPDATE
+#: then stays on the page (a HOT update, no new index entry). Autovacuum is asked to tidy the table
+#: after 10,000 changed rows (the default waits for a fifth of the table, 200,000 rows): pages left
+#: with dead row versions would be pruned by the next run that reads them, and after a checkpoint
+#: each such page is first written to the WAL whole. The table is created with both (PostgreSQL).
 SUBJECT_SCORES_FILLFACTOR = 85
-SUBJECT_SCORES_STORAGE = f"ALTER TABLE subject_scores SET (fillfactor = {SUBJECT_SCORES_FILLFACTOR})"
+SUBJECT_SCORES_STORAGE = (f"ALTER TABLE subject_scores SET (fillfactor = {SUBJECT_SCORES_FILLFACTOR}, "
+                          "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000)")
 event.listen(SubjectScore.__table__, "after_create", DDL(SUBJECT_SCORES_STORAGE).execute_if(dialect="postgresql"))
 
 

@@ -435,17 +435,18 @@ def _store_holds(session: Session, at: date) -> bool:
 
 def _stored_grades(session: Session, subject_ids: list[int]) -> dict[int, tuple[int, str]]:
     """Stored (score, grade) of the 文登 scheme for subjects not queued for recomputation."""
-    from models.score_store import ScoreDirty, SubjectScore
+    from models.score_store import ScoreDirty, current_stored_scores
 
     from .scoring import DEFAULT_SCHEME_KEY
 
+    stored = current_stored_scores()
     out: dict[int, tuple[int, str]] = {}
     for start in range(0, len(subject_ids), GRADE_BATCH * 10):
         chunk = subject_ids[start:start + GRADE_BATCH * 10]
         rows = session.execute(
-            select(SubjectScore.subject_id, SubjectScore.score, SubjectScore.grade)
-            .outerjoin(ScoreDirty, ScoreDirty.subject_id == SubjectScore.subject_id)
-            .where(SubjectScore.subject_id.in_(chunk), SubjectScore.scheme == DEFAULT_SCHEME_KEY,
+            select(stored.c.subject_id, stored.c.score, stored.c.grade)
+            .outerjoin(ScoreDirty, ScoreDirty.subject_id == stored.c.subject_id)
+            .where(stored.c.subject_id.in_(chunk), stored.c.scheme == DEFAULT_SCHEME_KEY,
                    ScoreDirty.subject_id.is_(None)))
         out.update({subject_id: (score, grade) for subject_id, score, grade in rows})
     return out

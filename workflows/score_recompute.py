@@ -1,4 +1,4 @@
-"""Set-based score recomputation into `subject_scores` and `score_snapshots` (DESIGN.md rule 5).
+"""Set-based score recomputation into the stored scores and `score_snapshots` (DESIGN.md rule 5).
 
 `recompute(session, runtime, mode=..., as_of=...)` derives every affected subject's score and grade
 at `as_of` with one SQL statement over all of them at once (PostgreSQL), never one ORM round trip per
@@ -16,28 +16,35 @@ subject. The semantics are the ones `workflows.scoring.score_at` implements for 
 
 How (PostgreSQL): one round trip sets the transaction's settings and takes the lock, one runs the
 work as a single statement of data-modifying CTEs (the text is generated once per process):
-  full       every subject in one ordered pass — subjects, the GroupAggregate of their counting
-             items over the covering index `ix_credit_records_score_items` (index-only), the stored
-             rows (merge joins) — the changed rows materialised, then the snapshots INSERTed, the
-             stored rows UPDATEd by their address (ctid) and the missing ones INSERTed; the queue is
-             emptied. A first computation (nothing stored yet) skips the comparison: two INSERTs.
+  full       first the rows incremental runs wrote to `subject_scores_recent` are moved into
+             `subject_scores` (one statement); then every subject in one ordered pass — subjects,
+             the GroupAggregate of their counting items over the covering index
+             `ix_credit_records_score_items` (index-only), the stored rows (merge joins) — the
+             changed rows materialised, then the snapshots INSERTed, the stored rows UPDATEd by their
+             address (ctid) and the missing ones INSERTed; the queue is emptied. A first computation
+             (nothing stored yet) skips the comparison: two INSERTs. After rows were updated in
+             place, `subject_scores` is vacuumed (`tidy_stored_scores`, by the batch runners).
   incremental  the targets: the `score_dirty` queue claimed (DELETE … RETURNING) plus the subjects
              with an item whose validity ended, began or was repaired between the previous run's
              date and `as_of` (expiry takes effect on the right day without anyone acting); their
-             items in one index-only scan (= ANY of the sorted targets); then ONE visit per target
-             to its stored row: the UPDATE reads it by primary key and writes it in the same step
-             (HOT: `subject_scores` keeps room on its pages), returning the old values for the
-             snapshots; only the targets it did not return are probed again, to INSERT the new ones.
+             items in one index-only scan (= ANY of the sorted targets); each target's stored row
+             read (its `subject_scores_recent` row, else its `subject_scores` row); the changed ones
+             get their snapshots and are upserted into `subject_scores_recent`. `subject_scores` is
+             not written: updating 10,000 rows scattered over a million changes ~7,000 pages, and
+             after a checkpoint each is first written to the WAL whole — most of such a run's cost.
 A subject whose value did not change is not written at all: its row keeps the `as_of` at which the
 value was established, and `score.last_as_of` (AppSetting) records the date of the last run.
-SQLite (tests, development) runs the same SELECT into a temporary stage table, then the writes.
+Readers take a subject's recent row first (`models.score_store.current_stored_score`,
+`current_stored_scores`).
+SQLite (tests, development) runs the same SELECT into a temporary stage table, then the writes, all
+into `subject_scores` (one writer, no full-page writes: the recent table stays empty there).
 
 Snapshots (models.score_store.ScoreSnapshot) store their reasons compactly: the base, the counted
 items as `[record id, points]` (`[id, points, direct grade]`), and under a direct grade the floor,
 the grade from the score and whether the bonus freeze applied. Everything else the API shows
 (score before the floor, bonus and frozen points, floor applied, each item's title, category and
 dates) is derived from those when read (`ScoreSnapshot.reasons`), in the same shape as before. A
-subject's snapshots form a chain (`subject_scores.snapshot_id` → `previous_id` → …), so the table
+subject's snapshots form a chain (the stored row's `snapshot_id` → `previous_id` → …), so the table
 needs no index by subject: appending a million snapshots touches only its last pages.
 
 Runs are serialised on PostgreSQL by transaction-level advisory locks (two runs over the same
@@ -64,7 +71,8 @@ from sqlalchemy.orm import Session
 
 from models import AppSetting, RecordStatus, ScoreSnapshot, Subject, SubjectScore
 from models.base import UTCDateTime
-from models.score_store import expand_reasons
+from models.score_store import SnapshotId as SnapshotIdType
+from models.score_store import current_stored_score, expand_reasons
 
 from . import scoring
 
@@ -163,8 +171,10 @@ class RecomputeStats:
     subjects: int = 0        #: subjects evaluated
     dirty: int = 0           #: of which taken from the dirty queue
     window: int = 0          #: of which found by validity start/end/repair dates
-    changed: int = 0         #: subject_scores rows written
+    changed: int = 0         #: stored scores written (subject_scores, or subject_scores_recent)
     snapshots: int = 0       #: snapshots written
+    folded: int = 0          #: full mode: recent rows moved into subject_scores first
+    updated: int = 0         #: subject_scores rows updated in place (they leave dead row versions)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -291,15 +301,15 @@ class _Sql:
 
     # -- the considered subjects with their new values beside the stored row --------------------------
 
-    def changed(self, source: str, id_range: bool = False) -> str:
+    def changed(self, source: str, id_range: bool = False, prev: str | None = None) -> str:
         """Rows of `source` (sid, d, n, score, srank, rank, list; NULLs for a subject
         without counting items) whose stored row is missing or differs, with the stored values.
         `id_range`: the source is a batch's subjects, so only the batch's stored rows are read."""
         base_rank = self.base_rank
-        if self.pg:
+        if prev is None and self.pg:
             in_range = " WHERE ps.subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
             prev = f"LEFT JOIN (SELECT ps.ctid AS row_ctid, ps.* FROM subject_scores ps{in_range}) p ON p.subject_id = c.sid"
-        else:
+        elif prev is None:
             prev = "LEFT JOIN subject_scores p ON p.subject_id = c.sid"
         # PostgreSQL: the stored row's physical address, so the UPDATE below fetches it directly (a TID
         # scan) instead of probing the primary key a second time. Runs are serialised by the
@@ -384,7 +394,21 @@ WHERE x.prev_sid IS NULL OR x.prev_score <> x.score OR x.prev_grade <> x.grade O
                 f"cleared AS (DELETE FROM score_dirty{dirty_range} RETURNING 1)"]
         return ("WITH " + ",\n".join(ctes) + f"\nSELECT {subjects} AS subjects, 0 AS dirty, 0 AS window, "
                 "(SELECT count(*) FROM snaps) AS snapshots, (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) "
-                "AS changed, (SELECT count(*) FROM cleared) AS cleared")
+                "AS changed, (SELECT count(*) FROM upd) AS updated, (SELECT count(*) FROM cleared) AS cleared")
+
+    def pg_fold(self, id_range: bool) -> str:
+        """Move the rows incremental runs wrote to `subject_scores_recent` (in range) into
+        `subject_scores`: updated in place, or inserted for a subject first stored by an incremental
+        run. A full run does this first, then compares with `subject_scores` alone."""
+        in_range = " WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
+        cols = "scheme, score, grade, grade_label, direct_grade, active_items, version, as_of, computed_at, snapshot_id"
+        moved = ", ".join(f"m.{name.strip()}" for name in cols.split(","))
+        return f"""WITH moved AS (DELETE FROM subject_scores_recent{in_range} RETURNING subject_id, {cols}),
+upd AS (UPDATE subject_scores b SET ({cols}) = ({moved}) FROM moved m WHERE b.subject_id = m.subject_id
+        RETURNING b.subject_id),
+ins AS (INSERT INTO subject_scores (subject_id, {cols}) SELECT m.subject_id, {moved} FROM moved m
+        WHERE m.subject_id NOT IN (SELECT subject_id FROM upd) RETURNING 1)
+SELECT (SELECT count(*) FROM moved) AS folded, (SELECT count(*) FROM upd) AS updated"""
 
     def pg_fill(self, id_range: bool) -> str:
         """The first computation (full mode with nothing stored in range): every subject is new, so
@@ -424,22 +448,18 @@ WHERE x.prev_sid IS NULL OR x.prev_score <> x.score OR x.prev_grade <> x.grade O
 
     def pg_incremental(self, id_range: bool, window: bool) -> str:
         """The queued and window subjects, in subject order: their items in one ordered index-only
-        scan, then each stored row read and, if its value changed, updated in the same step (the
-        UPDATE joins the row it probes by its address, so the page is still in memory) — a million
-        rows and an incremental run touches each of its subjects' pages once; snapshots from the
-        UPDATE's RETURNING. Only the few targets the UPDATE did not return (unchanged, or never
-        stored) are probed again, to insert the new ones."""
+        scan, each one's stored row looked up (its `subject_scores_recent` row, else its
+        `subject_scores` row: read, never written), the changed ones given a snapshot and upserted
+        into `subject_scores_recent`. Writing there instead of updating `subject_scores` in place
+        keeps an incremental run's writes on a few pages of a small table: updating thousands of
+        scattered rows changed as many pages, each written to the WAL whole after a checkpoint."""
         dirty_range = " WHERE subject_id BETWEEN :id_lo AND :id_hi" if id_range else ""
         ctes = [f"claimed AS (DELETE FROM score_dirty{dirty_range} RETURNING subject_id)"]
         found = "SELECT subject_id FROM claimed"
         if window:
             ctes.append(f"win AS ({self.window(id_range)})")
             found += " UNION SELECT subject_id FROM win"
-        # In subject order: the probes below then walk each index and table in one direction.
         ctes.append(f"targets AS MATERIALIZED (SELECT subject_id AS sid FROM ({found}) u ORDER BY subject_id)")
-        # One ordered index-only scan of the covering index for all targets (= ANY of the sorted
-        # array: one descent per target, no per-target rescan), grouped as it streams; then the
-        # targets without a counting item, at the base.
         ctes.append(f"""items AS MATERIALIZED (
   SELECT r.subject_id AS sid, {self.aggregates()} FROM credit_records r
   WHERE r.subject_id = ANY(CAST((SELECT array_agg(sid) FROM targets) AS integer[])) AND {self.active()}
@@ -448,40 +468,26 @@ WHERE x.prev_sid IS NULL OR x.prev_score <> x.score OR x.prev_grade <> x.grade O
   SELECT * FROM items UNION ALL
   SELECT t.sid, NULL, 0, {self.base}, {self.base_rank}, {self.base_rank}, NULL FROM targets t
   WHERE t.sid NOT IN (SELECT sid FROM items))""")
-        grade, direct = self.grade("c.rank"), self.grade("c.d")
-        label = self.label("c.rank", "o.grade", "o.grade_label")
-        snap = f"(o.score <> c.score OR o.grade <> {grade})"
-        next_id = "nextval((SELECT pg_get_serial_sequence('score_snapshots', 'id'))::regclass)"
-        ctes.append(f"""upd AS (
-  UPDATE subject_scores t SET scheme = {self.key}, score = c.score, grade = {grade}, grade_label = {label},
-         direct_grade = {direct}, active_items = c.n, version = o.version + 1, as_of = :as_of, computed_at = :now,
-         snapshot_id = CASE WHEN {snap} THEN {next_id} ELSE o.snapshot_id END
-  FROM computed c JOIN subject_scores o ON o.subject_id = c.sid
-  WHERE t.ctid = o.ctid AND ({snap} OR o.grade_label <> {label} OR coalesce(o.direct_grade, '') <> coalesce({direct}, '')
-        OR o.active_items <> c.n OR o.scheme <> {self.key})
-  RETURNING t.subject_id AS sid, t.snapshot_id AS snap_id, o.snapshot_id AS prev_snapshot, o.score AS prev_score,
-            o.grade AS prev_grade, o.grade_label AS prev_label, t.score, t.grade, t.grade_label AS label,
-            t.direct_grade AS direct, c.d, c.srank, c.list)""")
-        # Targets the UPDATE did not return (a hashed subplan), then the never-stored among them.
-        new_label = self.label("c.rank", "NULL", "NULL")
-        ctes.append(f"""fresh AS MATERIALIZED (
-  SELECT c.sid, c.score, {grade} AS grade, {new_label} AS label, {direct} AS direct, c.n, c.d, c.srank, c.list,
-         {next_id} AS snap_id
-  FROM computed c WHERE c.sid NOT IN (SELECT sid FROM upd)
-    AND NOT EXISTS (SELECT 1 FROM subject_scores ps WHERE ps.subject_id = c.sid))""")
-        ctes.append(f"""ins AS (
-  INSERT INTO subject_scores (subject_id, scheme, score, grade, grade_label, direct_grade, active_items, version,
-                              as_of, computed_at, snapshot_id)
-  SELECT sid, {self.key}, score, grade, label, direct, n, 1, :as_of, :now, snap_id FROM fresh RETURNING 1)""")
-        ctes.append(self._snapshot_insert(
-            "SELECT sid, snap_id, prev_snapshot, score, grade, label, direct, prev_score, prev_grade, prev_label, d, "
-            "srank, list FROM upd WHERE snap_id IS DISTINCT FROM prev_snapshot UNION ALL "
-            "SELECT sid, snap_id, NULL, score, grade, label, direct, NULL, NULL, NULL, d, srank, list FROM fresh"))
+        # The stored row: the recent one if any (then the full run's row is not read at all).
+        cols = "subject_id, scheme, score, grade, grade_label, direct_grade, active_items, version, snapshot_id"
+        prev = (f"LEFT JOIN LATERAL (SELECT NULL::tid AS row_ctid, {cols} FROM subject_scores_recent r "
+                f"WHERE r.subject_id = c.sid UNION ALL SELECT NULL::tid, {cols} FROM subject_scores b "
+                f"WHERE b.subject_id = c.sid LIMIT 1) p ON true")
+        ctes.append(f"changed AS MATERIALIZED ({self.changed('SELECT * FROM computed ORDER BY sid', prev=prev)})")
+        ctes.append(self._snapshot_insert("SELECT * FROM changed WHERE snap"))
+        ctes.append(f"""ups AS (
+  INSERT INTO subject_scores_recent (subject_id, scheme, score, grade, grade_label, direct_grade, active_items,
+                                     version, as_of, computed_at, snapshot_id)
+  SELECT sid, {self.key}, score, grade, label, direct, n, coalesce(prev_version, 0) + 1, :as_of, :now,
+         coalesce(snap_id, prev_snapshot) FROM changed
+  ON CONFLICT (subject_id) DO UPDATE SET scheme = excluded.scheme, score = excluded.score, grade = excluded.grade,
+     grade_label = excluded.grade_label, direct_grade = excluded.direct_grade, active_items = excluded.active_items,
+     version = excluded.version, as_of = excluded.as_of, computed_at = excluded.computed_at,
+     snapshot_id = excluded.snapshot_id
+  RETURNING 1)""")
         return ("WITH " + ",\n".join(ctes) + "\nSELECT (SELECT count(*) FROM targets) AS subjects, "
                 "(SELECT count(*) FROM claimed) AS dirty, (SELECT count(*) FROM targets) - (SELECT count(*) FROM claimed) "
-                "AS window, "
-                "(SELECT count(*) FROM snaps) AS snapshots, (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) "
-                "AS changed")
+                "AS window, (SELECT count(*) FROM snaps) AS snapshots, (SELECT count(*) FROM ups) AS changed")
 
     # -- SQLite: the same SELECT into a stage table, then the writes -------------------------------------
 
@@ -575,13 +581,18 @@ def recompute(session: Session, runtime, *, mode: str = "incremental", as_of: da
 
     if dialect == "postgresql":
         variant = mode
-        if mode == "full" and _nothing_stored(conn, id_range):
-            variant = "fill"  # the first computation
+        if mode == "full":
+            fold = _statement(dialect, scheme, ("fold", bool(id_range)), lambda sql: sql.pg_fold(bool(id_range)))
+            folded = conn.execute(fold, params).mappings().one()
+            stats.folded, stats.updated = folded["folded"], folded["updated"]
+            if _nothing_stored(conn, id_range):
+                variant = "fill"  # the first computation
         stmt = _statement(dialect, scheme, (variant, bool(id_range), window),
                           lambda sql: sql.pg_statement(variant, bool(id_range), window))
         row = conn.execute(stmt, params).mappings().one()
         stats.subjects, stats.dirty, stats.window = row["subjects"], row["dirty"], row["window"]
         stats.changed, stats.snapshots = row["changed"], row["snapshots"]
+        stats.updated += row.get("updated") or 0
     else:
         _sqlite_run(conn, scheme, mode, id_range, window, params, stats)
     if id_range is None:
@@ -651,7 +662,21 @@ def recompute_batches(engine, runtime, *, mode: str = "incremental", workers: in
         if ranges and ranges != [None]:
             with engine.begin() as conn:
                 set_last_as_of(conn, conn.dialect.name, t)
+    if sum(stats.updated for stats in results):
+        tidy_stored_scores(engine)
     return results
+
+
+def tidy_stored_scores(engine) -> None:
+    """VACUUM `subject_scores` after a run that updated rows in place (PostgreSQL; a full run): the
+    pages keep the rows' dead versions until something prunes them, and the next run reading such a
+    page after a checkpoint would prune it and write it to the WAL whole — the cost is taken here,
+    once, instead (≈0.25 s for a million rows). Autovacuum would do it too, later (the table asks
+    for it after 10,000 changed rows: models.score_store.SUBJECT_SCORES_STORAGE)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM subject_scores")
 
 
 @contextmanager
@@ -754,19 +779,21 @@ def set_last_as_of(conn, dialect: str, t: date) -> None:
 
 def snapshot_history(session: Session, subject_id: int, limit: int = 100) -> list[ScoreSnapshot]:
     """A subject's latest `limit` snapshots, newest first, their reasons expanded (one query for the
-    items). The history is followed as a chain from the stored row (`subject_scores.snapshot_id`,
-    then each snapshot's `previous_id`): one primary-key probe per snapshot, no index by subject."""
-    snapshots, stored = ScoreSnapshot.__table__, SubjectScore.__table__
-    row = session.execute(select(stored.c.snapshot_id).where(stored.c.subject_id == subject_id)).first()
-    if row is not None and row.snapshot_id is None:  # a row stored before the chain existed
+    items). The history is followed as a chain from the current stored row (`current_stored_score`:
+    its `snapshot_id`, then each snapshot's `previous_id`): one primary-key probe per snapshot, no
+    index by subject."""
+    snapshots = ScoreSnapshot.__table__
+    row = current_stored_score(session, subject_id)
+    if row is None:
+        return []
+    if row.snapshot_id is None:  # a row stored before the chain existed
         snaps = list(session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == subject_id)
                                      .order_by(ScoreSnapshot.as_of.desc(), ScoreSnapshot.id.desc()).limit(limit))
                      .scalars())
         expand_reasons(session, snaps)
         return snaps
-    chain = (select(stored.c.snapshot_id.label("id"), literal(1).label("depth"))
-             .where(stored.c.subject_id == subject_id, stored.c.snapshot_id.is_not(None))
-             .cte("chain", recursive=True))
+    chain = select(literal(row.snapshot_id, SnapshotIdType).label("id"), literal(1).label("depth")).cte(
+        "chain", recursive=True)
     step = snapshots.alias("step")
     chain = chain.union_all(select(step.c.previous_id, chain.c.depth + 1)
                             .where(step.c.id == chain.c.id, step.c.previous_id.is_not(None), chain.c.depth < limit))

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from models import AppSetting, CreditRecord, ScoreDirty, ScoreSnapshot, SubjectScore, db
+from models import AppSetting, CreditRecord, ScoreDirty, ScoreSnapshot, db
+from models.score_store import current_stored_score
 from workflows.clock import BEIJING
 from workflows.scoring import score_at
 
@@ -47,7 +48,7 @@ def test_full_in_batches_then_incremental_catches_the_expiry(app, demo, clock, r
     with app.app_context():
         assert db.session.execute(select(ScoreDirty)).scalars().all() == []
         assert db.session.get(AppSetting, "score.last_as_of").value == "2026-04-13"
-        assert db.session.get(SubjectScore, 1).score == 980
+        assert current_stored_score(db.session, 1).score == 980
         expiry = db.session.get(CreditRecord, 4).valid_until  # subject 3's −20
 
     again = run_scores_flow()
@@ -60,11 +61,11 @@ def test_full_in_batches_then_incremental_catches_the_expiry(app, demo, clock, r
     assert lapsed["changed"] >= 1 and lapsed["as_of"] == day.isoformat()
     with app.app_context():
         for subject_id in (1, 2, 3):
-            stored = db.session.get(SubjectScore, subject_id)
+            stored = current_stored_score(db.session, subject_id)
             expected = score_at(db.session.execute(select(CreditRecord).where(
                 CreditRecord.subject_id == subject_id)).scalars().all(), day)
             assert (stored.score, stored.grade) == (expected.score, expected.grade), subject_id
-        assert db.session.get(SubjectScore, 3).score == 1000
+        assert current_stored_score(db.session, 3).score == 1000
         latest = db.session.execute(select(ScoreSnapshot).where(ScoreSnapshot.subject_id == 3)
                                     .order_by(ScoreSnapshot.id.desc())).scalars().first()
         assert (latest.as_of, latest.previous_score, latest.score) == (day, 980, 1000)

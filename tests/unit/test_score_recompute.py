@@ -16,7 +16,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from models import (AppSetting, CreditRecord, ScoreDirty, ScoreSnapshot, Subject, SubjectScore, db)
+from models import (AppSetting, CreditRecord, RecentSubjectScore, ScoreDirty, ScoreSnapshot, Subject, SubjectScore,
+                    db)
+from models.score_store import current_stored_score
 from webapp.views.common import commit
 from workflows.clock import BEIJING
 from workflows.records import is_active_on
@@ -71,8 +73,12 @@ def add_record(subject: Subject, decided_on: date, points: int, valid_until: dat
     return record
 
 
-def stored() -> dict[int, SubjectScore]:
-    return {row.subject_id: row for row in db.session.execute(select(SubjectScore)).scalars()}
+def stored() -> dict[int, SubjectScore | RecentSubjectScore]:
+    """Every subject's current stored score: what incremental runs wrote since the last full run
+    (PostgreSQL's `subject_scores_recent`) before the full run's row."""
+    rows = {row.subject_id: row for row in db.session.execute(select(SubjectScore)).scalars()}
+    rows.update({row.subject_id: row for row in db.session.execute(select(RecentSubjectScore)).scalars()})
+    return rows
 
 
 def random_world(rng: random.Random, subjects: int = 40, items: int = 400) -> list[Subject]:
@@ -258,7 +264,7 @@ def test_an_upheld_objection_marks_the_subject_inside_fire(app, api, demo, runti
         recompute(db.session, runtime, mode="full")
         commit()
         assert db.session.execute(select(ScoreDirty)).scalars().all() == []
-        assert db.session.get(SubjectScore, 1).score == 980
+        assert current_stored_score(db.session, 1).score == 980
     enterprise = api.as_user("enterprise")
     opened = enterprise.post("/api/v1/cases", json={"case_type": "objection", "subject_id": 1, "data": {
         "record_id": 1, "grounds": "inaccurate", "statement": "处罚决定已被复议撤销"}})
@@ -280,7 +286,7 @@ def test_an_upheld_objection_marks_the_subject_inside_fire(app, api, demo, runti
         stats = recompute(db.session, runtime)
         commit()
         assert (stats.dirty, stats.snapshots) == (1, 1)
-        assert db.session.get(SubjectScore, 1).score == 1000
+        assert current_stored_score(db.session, 1).score == 1000
 
 
 def test_snapshot_endpoint_follows_the_score_endpoints_access_rules(app, api, demo, runtime):
@@ -319,7 +325,7 @@ def test_cli_and_the_sweepers_incremental_run(app, demo, runtime, clock):
     with app.app_context():
         subject = db.session.get(Subject, 1)
         expected = score_at(subject.records, runtime.today())  # record 2 (2026-08-10) counts, record 1 no more
-        assert (db.session.get(SubjectScore, 1).score, db.session.get(SubjectScore, 1).grade) == (
+        assert (current_stored_score(db.session, 1).score, current_stored_score(db.session, 1).grade) == (
             expected.score, expected.grade)
         assert expected.score != 980
 
@@ -513,3 +519,48 @@ def test_a_run_cut_into_batches_holds_the_run_lock_from_plan_to_date(ctx):
         other.exec_driver_sql(f"SELECT pg_advisory_unlock({RUN_LOCK_KEY})")
     finally:
         other.close()
+
+
+def test_incremental_writes_go_to_the_recent_rows_until_a_full_run_folds_them(ctx, runtime, clock):
+    """PostgreSQL: an incremental run writes `subject_scores_recent` (a few pages) and leaves the full
+    run's row alone; every reader takes the recent row first; the next full run moves it into
+    `subject_scores`. SQLite: one table, written in place. The values are the same either way."""
+    from models.score_store import current_stored_scores
+    from workflows.score_recompute import snapshot_history
+
+    pg = db.engine.dialect.name == "postgresql"
+    subject = add_subject(51)
+    add_record(subject, date(2026, 1, 5), -20, date(2027, 1, 5))
+    commit()
+    at_day(clock, date(2026, 2, 1))
+    recompute(db.session, runtime, mode="full")
+    commit()
+    add_record(subject, date(2026, 3, 1), -10, date(2027, 3, 1))
+    commit()
+    at_day(clock, date(2026, 3, 1))
+    assert recompute(db.session, runtime).changed == 1
+    commit()
+    db.session.expire_all()
+
+    current = current_stored_score(db.session, subject.id)
+    assert (current.score, current.version) == (970, 2)
+    recent, base = db.session.get(RecentSubjectScore, subject.id), db.session.get(SubjectScore, subject.id)
+    if pg:
+        assert (recent.score, base.score, base.version) == (970, 980, 1)  # the full run's row untouched
+    else:
+        assert recent is None and base.score == 970
+    history = snapshot_history(db.session, subject.id)
+    assert [s.score for s in history] == [970, 980] and current.snapshot_id == history[0].id
+    scores = current_stored_scores()
+    union = db.session.execute(select(scores).where(scores.c.subject_id == subject.id)).all()
+    assert [(row.score, row.grade) for row in union] == [(970, "A")]
+
+    at_day(clock, date(2026, 3, 2))
+    stats = recompute(db.session, runtime, mode="full")
+    commit()
+    db.session.expire_all()
+    assert (stats.folded, stats.changed, stats.snapshots) == ((1, 0, 0) if pg else (0, 0, 0))
+    assert db.session.get(RecentSubjectScore, subject.id) is None
+    base = db.session.get(SubjectScore, subject.id)
+    assert (base.score, base.version, base.snapshot_id) == (970, 2, history[0].id)
+    assert [s.score for s in snapshot_history(db.session, subject.id)] == [970, 980]

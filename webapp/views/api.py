@@ -298,13 +298,13 @@ class SnapshotQuery(Schema):
 def subject_score_snapshots(subject_id: int):
     """Written by the set-based recomputation whenever the score or grade changed (DOMAIN.md §8.4.5).
     The same access rules (and access log) as the score itself."""
-    from models import SubjectScore
+    from models.score_store import current_stored_score
     from workflows.score_recompute import snapshot_history
 
     user = require_api_user()
     q = load(SnapshotQuery, request.args.to_dict())
     subject = query_subject(user, subject_id, "score")
-    current = db.session.get(SubjectScore, subject.id)
+    current = current_stored_score(db.session, subject.id)
     response = jsonify({
         "subject_id": subject.id,
         "current": None if current is None else {

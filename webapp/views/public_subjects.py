@@ -32,7 +32,7 @@ from models import (
     SubjectKind,
     db,
 )
-from models.score_store import ScoreDirty, SubjectScore
+from models.score_store import ScoreDirty, current_stored_score
 from models.subject import SEVERITY_LABELS, SUBJECT_KIND_LABELS
 from workflows.blacklist import State as ListingState
 from workflows.errors import NotFound
@@ -80,7 +80,7 @@ def current_grade(subject: Subject, runtime: Runtime, today: date) -> dict | Non
     """The district-scheme grade today: the stored row of the score store when it is current (the
     subject is not queued for recomputation), otherwise computed from the records. The score itself
     stays out of the public page; the grade is what the 文登 scheme publishes."""
-    stored = db.session.get(SubjectScore, subject.id)
+    stored = current_stored_score(db.session, subject.id)
     if stored is not None and stored.scheme != "wendeng":
         return None  # scored under another scheme: the district grade is not published for it
     if stored is not None and db.session.get(ScoreDirty, subject.id) is None:

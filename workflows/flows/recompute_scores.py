@@ -11,8 +11,10 @@ emptied by the transaction that recomputed it.
 
 - mode "incremental" (default, daily and after sweeps): the dirty queue and the items whose
   validity ended or began since the previous run — one batch, or one range of subjects per worker;
-- mode "full": every subject, in ranges of subject ids;
-then, when the run was cut into ranges, its date is recorded (only once every batch succeeded).
+- mode "full": every subject, in ranges of subject ids (first moving what incremental runs wrote to
+  `subject_scores_recent` into `subject_scores`);
+then, when the run was cut into ranges, its date is recorded (only once every batch succeeded), and
+after rows were updated in place `subject_scores` is vacuumed.
 
 Run it once: `python -m workflows.flows.recompute_scores --once [--full]`; serve it daily:
 `python -m workflows.flows.recompute_scores` (a `serve()` deployment, cron 00:10 Beijing time).
@@ -41,7 +43,7 @@ from webapp.config import recompute_workers  # noqa: E402
 from webapp.runtime import current_runtime  # noqa: E402
 from webapp.views.common import commit  # noqa: E402
 from workflows.score_recompute import (DEFAULT_BATCH_SUBJECTS, plan_batches, recompute, run_lock,  # noqa: E402
-                                       set_last_as_of)
+                                       set_last_as_of, tidy_stored_scores)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -113,6 +115,8 @@ def recompute_scores(mode: str = "incremental", database_url: str | None = None,
                     totals[key] += batch[key]
             if ranges != [None]:
                 record_run_date(app, as_of)
+        if sum(batch.get("updated", 0) for batch in batches):
+            tidy_stored_scores(engine)  # VACUUM the rows the full run updated in place
     finally:
         with app.app_context():
             db.engine.dispose()
