@@ -22,8 +22,9 @@ Definitions (configuration in workflows/rules.py):
   approved extension, overdue and closed (met after the last day, or expired), overdue and still
   open (past the last day now), in progress. Cancelled clocks (the case ended while stopped) were
   neither met nor missed and are left out.
-* Grades: read from the score store (`subject_scores`, filled by workflows.score_recompute) when its
-  last full run was for the very day asked and the subject is not queued for recomputation, else
+* Grades: read from the score store (`models.score_store.current_stored_scores`: `subject_scores`
+  and the rows incremental runs wrote since, filled by workflows.score_recompute) when its last run
+  was for the very day asked and the subject is not queued for recomputation, else
   computed with `workflows.scoring.score_at` from the records, at most `reports.max_subjects` per
   request (beyond that the report says how many it counted).
 * Supervision class: the subject's grade at the day mapped by `supervision.class_by_grade`; the
