@@ -89,6 +89,8 @@ def recompute_batch_task(app: Flask, mode: str, id_range: tuple[int, int] | None
     return run_batch(app, mode, id_range, as_of)
 
 
+# The thread pool is sized when this module is imported (CREDITDESK_RECOMPUTE_WORKERS then); a run
+# cuts as many ranges as the app's RECOMPUTE_WORKERS, read when the run starts.
 @flow(name="recompute-scores", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=recompute_workers()))
 def recompute_scores(mode: str = "incremental", database_url: str | None = None,
                      batch_subjects: int = BATCH_SUBJECTS) -> dict[str, Any]:
