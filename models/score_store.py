@@ -314,10 +314,15 @@ def _queue_changed_subjects(session: Session, _flush_context) -> None:
     """
     subjects = _changed_subjects(session)
     if subjects:
-        mark_dirty(session.connection(), subjects, _utcnow())
+        mark_dirty(session.connection(), subjects, _now())
 
 
-def _utcnow() -> datetime:
+def _now() -> datetime:
+    """The app's clock (the injectable one: tests and demo runs move it) inside an app context, else
+    the wall clock (a script working on a bare Session)."""
     from datetime import timezone
 
-    return datetime.now(timezone.utc)
+    from flask import current_app, has_app_context
+
+    runtime = current_app.extensions.get("creditdesk") if has_app_context() else None
+    return runtime.clock.now() if runtime is not None else datetime.now(timezone.utc)
