@@ -10,7 +10,7 @@ classes can read 1,000,000 scores without recomputing them:
   run, superseding their `subject_scores` row (`current_stored_score`, `current_stored_scores`).
 - `score_snapshots`: append-only history, one row whenever a subject's score or grade changed (and
   at its first computation), with the reasons (items counted, bonus freeze, floor, direct grade).
-  A subject's history is a chain: `subject_scores.snapshot_id` names the latest snapshot and each
+  A subject's history is a chain: its stored row's `snapshot_id` names the latest snapshot and each
   snapshot its `previous_id`. The table therefore needs no index by subject, whose random inserts
   (one leaf page per changed subject) were the largest cost of writing snapshots.
   Immutable: no code updates or deletes a row, the mapper refuses it, and a database trigger
