@@ -50,7 +50,7 @@ needs no index by subject: appending a million snapshots touches only its last p
 Runs are serialised on PostgreSQL by transaction-level advisory locks (two runs over the same
 subjects at once would race for the same new rows): a run over all subjects excludes every other,
 while the batches of one run — disjoint ranges of subject ids (`id_range`) — run side by side, each
-on its own connection (`plan_batches`, `recompute_batches`, the Prefect flow's workers: on two CPUs a
+on its own connection (`plan_batches`, `run_in_batches`, the Prefect flow's workers: on two CPUs a
 million subjects take ~20 % less time, 10,000 changed ones ~30 % less); such a run holds the run
 lock (`run_lock`) from its plan to its date, so the batches of two runs never interleave. Settings are
 `SET LOCAL`, for this transaction only (see `_PG_SETTINGS`). The caller of `recompute` owns the
@@ -630,15 +630,33 @@ def plan_batches(conn, mode: str, *, workers: int = 1,
     return ranges
 
 
+def run_in_batches(engine, mode: str, as_of: date, run_ranges, *, workers: int = 1,
+                   batch_subjects: int = DEFAULT_BATCH_SUBJECTS) -> list[RecomputeStats]:
+    """The frame of one run cut into batches, shared by `recompute_batches` and the Prefect flow
+    `recompute-scores`: under the run lock, the plan (`plan_batches`); then `run_ranges(ranges,
+    workers)` runs every batch (`recompute` for `as_of` with the batch's `id_range`, in a transaction
+    of its own) at most `workers` at a time and returns their statistics; then, when the batches were
+    ranges, the run's date is recorded (a batch does not record it: the run is complete only when all
+    are); and after a run that updated rows in place, `tidy_stored_scores`. A failed batch raises
+    from `run_ranges`: what the committed batches wrote stays valid and the next run redoes the rest."""
+    if engine.dialect.name != "postgresql":
+        workers = 1  # SQLite has one writer
+    with run_lock(engine):
+        with engine.connect() as conn:
+            ranges = plan_batches(conn, mode, workers=workers, batch_subjects=batch_subjects)
+        results = run_ranges(ranges, min(workers, max(len(ranges), 1)))
+        if ranges != [None]:
+            with engine.begin() as conn:
+                set_last_as_of(conn, conn.dialect.name, as_of)
+    if sum(stats.updated for stats in results):
+        tidy_stored_scores(engine)
+    return results
+
+
 def recompute_batches(engine, runtime, *, mode: str = "incremental", workers: int = 1,
                       batch_subjects: int = DEFAULT_BATCH_SUBJECTS, as_of: date | None = None) -> list[RecomputeStats]:
-    """One run as `plan_batches` cuts it, each batch in a transaction of its own on its own connection,
-    `workers` batches at a time; then, when the batches were ranges, the run's date is recorded (a
-    batch does not record it: the run is complete only when all are). A failed batch raises after the
-    others finished; what the committed batches wrote stays valid and the next run redoes the rest.
-
-    The Prefect flow `recompute-scores` runs the same plan with one task per batch; this is the same
-    without Prefect (the benchmark, scripts)."""
+    """One run (`run_in_batches`) without Prefect, for the benchmark and scripts: each batch on its
+    own connection, `workers` of them at a time on a thread pool."""
     from concurrent.futures import ThreadPoolExecutor
 
     t = as_of or runtime.today()
@@ -649,22 +667,13 @@ def recompute_batches(engine, runtime, *, mode: str = "incremental", workers: in
             session.commit()
             return stats
 
-    with run_lock(engine):
-        with engine.connect() as conn:
-            if conn.dialect.name != "postgresql":
-                workers = 1
-            ranges = plan_batches(conn, mode, workers=workers, batch_subjects=batch_subjects)
-        if workers > 1 and len(ranges) > 1:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recompute") as pool:
-                results = list(pool.map(one, ranges))
-        else:
-            results = [one(id_range) for id_range in ranges]
-        if ranges and ranges != [None]:
-            with engine.begin() as conn:
-                set_last_as_of(conn, conn.dialect.name, t)
-    if sum(stats.updated for stats in results):
-        tidy_stored_scores(engine)
-    return results
+    def run_ranges(ranges, side_by_side: int) -> list[RecomputeStats]:
+        if side_by_side <= 1:
+            return [one(id_range) for id_range in ranges]
+        with ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="recompute") as pool:
+            return list(pool.map(one, ranges))
+
+    return run_in_batches(engine, mode, t, run_ranges, workers=workers, batch_subjects=batch_subjects)
 
 
 def tidy_stored_scores(engine) -> None:

@@ -85,7 +85,7 @@ def expire_records(database_url: str | None = None) -> dict[str, Any]:
             result.update(_recompute_through_deployment())
         else:
             stats = recompute_batch_task(app, "incremental", None)
-            result.update(recompute="in-process", changed=stats["changed"], as_of=stats["as_of"])
+            result.update(recompute="in-process", changed=stats.changed, as_of=stats.as_of.isoformat())
     finally:
         with app.app_context():
             db.engine.dispose()

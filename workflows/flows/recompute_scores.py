@@ -3,7 +3,7 @@
 Why it exists: stored scores must follow item changes and expiries every day whether or not a web
 process is up. The flow is thin: it builds the app from the environment for configuration
 (database, clock, rules, `RECOMPUTE_WORKERS`) and a session, then runs
-`workflows.score_recompute.recompute` over the batches `plan_batches` cuts, one Prefect task per
+`workflows.score_recompute.recompute` over the batches `run_in_batches` plans, one Prefect task per
 batch, each batch its own committed transaction on its own connection, up to `RECOMPUTE_WORKERS`
 batches side by side (PostgreSQL; SQLite runs them one after the other). Retrying a batch is safe: a
 recomputation that finds the stored value unchanged writes nothing, and the dirty queue is only
@@ -42,8 +42,8 @@ from webapp import create_app  # noqa: E402
 from webapp.config import recompute_workers  # noqa: E402
 from webapp.runtime import current_runtime  # noqa: E402
 from webapp.views.common import commit  # noqa: E402
-from workflows.score_recompute import (DEFAULT_BATCH_SUBJECTS, plan_batches, recompute, run_lock,  # noqa: E402
-                                       set_last_as_of, tidy_stored_scores)
+from workflows.score_recompute import (DEFAULT_BATCH_SUBJECTS, RecomputeStats, recompute,  # noqa: E402
+                                       run_in_batches)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 BATCH_SUBJECTS = DEFAULT_BATCH_SUBJECTS
 
 
-def run_batch(app: Flask, mode: str, id_range: tuple[int, int] | None, as_of: str | None = None) -> dict[str, Any]:
+def run_batch(app: Flask, mode: str, id_range: tuple[int, int] | None, as_of: str | None = None) -> RecomputeStats:
     with app.app_context():
         try:
             stats = recompute(db.session, current_runtime(), mode=mode, id_range=id_range,
@@ -61,31 +61,12 @@ def run_batch(app: Flask, mode: str, id_range: tuple[int, int] | None, as_of: st
         except BaseException:
             db.session.rollback()
             raise
-    return stats.as_dict()
-
-
-def plan(app: Flask, mode: str, batch_subjects: int) -> tuple[list[tuple[int, int] | None], int, str]:
-    """The run's batches, how many run side by side, and the run's date (every batch computes for
-    the same day, even when the run goes on past midnight)."""
-    with app.app_context():
-        conn = db.session.connection()
-        workers = int(app.config.get("RECOMPUTE_WORKERS") or 1) if conn.dialect.name == "postgresql" else 1
-        ranges = plan_batches(conn, mode, workers=workers, batch_subjects=batch_subjects)
-        today = current_runtime().today().isoformat()
-        db.session.rollback()
-    return ranges, min(workers, max(len(ranges), 1)), today
-
-
-def record_run_date(app: Flask, as_of: str) -> str:
-    with app.app_context():
-        set_last_as_of(db.session.connection(), db.session.connection().dialect.name, date.fromisoformat(as_of))
-        commit()
-    return as_of
+    return stats
 
 
 @task(name="recompute-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def recompute_batch_task(app: Flask, mode: str, id_range: tuple[int, int] | None,
-                         as_of: str | None = None) -> dict[str, Any]:
+                         as_of: str | None = None) -> RecomputeStats:
     return run_batch(app, mode, id_range, as_of)
 
 
@@ -99,26 +80,28 @@ def recompute_scores(mode: str = "incremental", database_url: str | None = None,
         raise ValueError(f"mode must be incremental or full, not {mode!r}")
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else None)
     totals: dict[str, Any] = {"mode": mode, "batches": 0, "subjects": 0, "changed": 0, "snapshots": 0}
+
+    def run_ranges(ranges: list[tuple[int, int] | None], workers: int) -> list[RecomputeStats]:
+        """One task per batch; side by side on the flow's thread pool (at most RECOMPUTE_WORKERS threads)."""
+        totals["workers"] = workers
+        if workers <= 1:
+            return [recompute_batch_task(app, mode, id_range, run_date) for id_range in ranges]
+        futures = [recompute_batch_task.submit(app, mode, id_range, run_date) for id_range in ranges]
+        wait(futures)  # every batch ends (a failed one after its retries) before a failure is raised
+        return [future.result() for future in futures]
+
     try:
         with app.app_context():
             engine = db.engine
-        with run_lock(engine):  # another run cut into batches waits until this one has its date
-            ranges, workers, as_of = plan(app, mode, batch_subjects)
-            totals["as_of"], totals["workers"] = as_of, workers
-            if workers > 1:  # side by side on the flow's thread pool (at most RECOMPUTE_WORKERS threads)
-                futures = [recompute_batch_task.submit(app, mode, id_range, as_of) for id_range in ranges]
-                wait(futures)  # every batch ends (a failed one after its retries) before a failure is raised
-                batches = [future.result() for future in futures]
-            else:
-                batches = [recompute_batch_task(app, mode, id_range, as_of) for id_range in ranges]
-            for batch in batches:
-                totals["batches"] += 1
-                for key in ("subjects", "changed", "snapshots"):
-                    totals[key] += batch[key]
-            if ranges != [None]:
-                record_run_date(app, as_of)
-        if sum(batch.get("updated", 0) for batch in batches):
-            tidy_stored_scores(engine)  # VACUUM the rows the full run updated in place
+            # Every batch computes for the same day, even when the run goes on past midnight.
+            run_date = totals["as_of"] = current_runtime().today().isoformat()
+            workers = int(app.config.get("RECOMPUTE_WORKERS") or 1)
+        batches = run_in_batches(engine, mode, date.fromisoformat(run_date), run_ranges,
+                                 workers=workers, batch_subjects=batch_subjects)
+        for stats in batches:
+            totals["batches"] += 1
+            for key in ("subjects", "changed", "snapshots"):
+                totals[key] += getattr(stats, key)
     finally:
         with app.app_context():
             db.engine.dispose()
