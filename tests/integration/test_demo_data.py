@@ -10,7 +10,6 @@ from webapp.demo import seed_demo
 from webapp.views.common import commit
 
 
-
 def _dump() -> dict[str, list[tuple]]:
     tables = {}
     for table in Base.metadata.sorted_tables:
